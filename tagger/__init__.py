@@ -1,0 +1,17 @@
+"""tagger: part-of-speech tagging with self-attention, and a workbench to compare it with baselines."""
+
+__version__ = "0.1.0"
+
+from tagger.errors import TaggerError  # noqa: E402
+
+
+def __getattr__(name: str):
+    # `from tagger import Tagger` without importing torch at package import time.
+    if name == "Tagger":
+        from tagger.predict import Tagger
+
+        return Tagger
+    raise AttributeError(name)
+
+
+__all__ = ["Tagger", "TaggerError", "__version__"]

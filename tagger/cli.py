@@ -1,0 +1,216 @@
+"""The `tagger` command: train, predict, evaluate, download, treebanks.
+
+Only the requested output goes to stdout; progress, logs and errors go to stderr. Errors caused by
+input are one line (`tagger: error: FILE:LINE: problem`) with exit code 1; usage errors exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from itertools import islice
+
+from tagger import __version__
+from tagger.errors import TaggerError
+
+log = logging.getLogger("tagger")
+
+COMMANDS = {
+    "train": "train a tagger from a YAML config with dotted overrides",
+    "predict": "tag CoNLL-U, tokenized or raw text with a model file",
+    "evaluate": "score a model file on a CoNLL-U file",
+    "download": "fetch a known UD treebank into the cache (or check a mirror) and print its paths",
+    "treebanks": "list the known UD treebanks",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage())
+        return 0 if argv else 2
+    if argv[0] == "--version":
+        print(f"tagger {__version__}")
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"tagger: error: unknown command {command!r}\n{_usage()}", file=sys.stderr)
+        return 2
+    _setup_logging()
+    try:
+        return globals()[f"cmd_{command}"](rest)
+    except TaggerError as e:
+        print(f"tagger: error: {e}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # e.g. `tagger predict ... | head`
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (silence the flush at exit)
+        return 0
+    except KeyboardInterrupt:
+        print("tagger: interrupted", file=sys.stderr)
+        return 130
+
+
+def _usage() -> str:
+    width = max(map(len, COMMANDS))
+    cmds = "\n".join(f"  {c:<{width}}  {h}" for c, h in COMMANDS.items())
+    return f"usage: tagger COMMAND [options]   (tagger COMMAND --help for its options)\n\ncommands:\n{cmds}"
+
+
+def _setup_logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root = logging.getLogger("tagger")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    root.propagate = False
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors are TaggerErrors so they stay one line and tests can see them."""
+
+    def error(self, message: str):
+        raise TaggerError(f"{self.prog}: {message}")
+
+
+# ----------------------------------------------------------------------------------------------- train
+def cmd_train(argv: list[str]) -> int:
+    from tagger.config import parse_train_args, train_parser
+
+    if "-h" in argv or "--help" in argv:
+        train_parser().print_help()
+        return 0
+    cfg, trainer_kwargs, resolved, resume = parse_train_args(argv)
+    from tagger.train import train
+
+    # Lightning prints summaries and progress bars to stdout; stdout is reserved for the model path.
+    with contextlib.redirect_stdout(sys.stderr):
+        path = train(cfg, trainer_kwargs, resolved, resume=resume)
+    print(path)
+    return 0
+
+
+# --------------------------------------------------------------------------------------------- predict
+def _predict_parser() -> argparse.ArgumentParser:
+    from tagger.formats import INPUT_FORMATS, OUTPUT_FORMATS
+
+    p = _Parser(prog="tagger predict", description="Tag sentences with a trained model file.", allow_abbrev=False)
+    p.add_argument("files", nargs="*", default=["-"], help="input files; - or none: standard input")
+    p.add_argument("--model", "-m", required=True, help="model file written by `tagger train`")
+    p.add_argument("--input-format", "-i", choices=INPUT_FORMATS, default="conllu")
+    p.add_argument("--output-format", "-f", choices=OUTPUT_FORMATS, default="conllu")
+    p.add_argument("--output", "-o", help="output file (written atomically); default: standard output")
+    p.add_argument("--top-k", type=int, default=0, help="with jsonl output: the K best tags and probabilities")
+    p.add_argument("--batch-size", type=int, default=256, help="sentences per batch")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    return p
+
+
+def _open_inputs(files: list[str]) -> Iterator[tuple[str, Iterable[str]]]:
+    for name in files:
+        if name == "-":
+            yield "<stdin>", sys.stdin
+            continue
+        if not os.path.isfile(name):
+            raise TaggerError("no such input file", name)
+        with open(name, encoding="utf-8", newline="") as f:
+            yield name, f
+
+
+@contextlib.contextmanager
+def _output(path: str | None):
+    if path is None:
+        yield sys.stdout
+        sys.stdout.flush()
+    else:
+        from tagger.fileutil import atomic_write
+
+        with atomic_write(path, encoding="utf-8", newline="") as f:
+            yield f
+
+
+def _chunks(items: Iterable, n: int) -> Iterator[list]:
+    it = iter(items)
+    while chunk := list(islice(it, n)):
+        yield chunk
+
+
+def cmd_predict(argv: list[str]) -> int:
+    args = _predict_parser().parse_args(argv)
+    if args.top_k and args.output_format != "jsonl":
+        raise TaggerError("--top-k needs --output-format jsonl")
+    if args.batch_size < 1 or args.top_k < 0:
+        raise TaggerError("--batch-size must be >= 1 and --top-k >= 0")
+    import torch
+
+    from tagger.formats import format_sentence, read_sentences
+    from tagger.predict import Tagger
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    tagger = Tagger.load(args.model)
+    with _output(args.output) as out:
+        for name, stream in _open_inputs(args.files):
+            sentences = read_sentences(stream, args.input_format, name)
+            # Stream: tag and write a chunk of sentences at a time; memory does not grow with the input.
+            for chunk in _chunks(sentences, 4 * args.batch_size):
+                preds = tagger.predict([s.forms for s in chunk], batch_size=args.batch_size, top_k=args.top_k)
+                out.write(
+                    "".join(
+                        format_sentence(s, p, args.output_format, tagger.label_column)
+                        for s, p in zip(chunk, preds, strict=True)
+                    )
+                )
+                out.flush()
+    return 0
+
+
+# -------------------------------------------------------------------------------------------- evaluate
+def cmd_evaluate(argv: list[str]) -> int:
+    p = _Parser(prog="tagger evaluate", description="Score a model on a gold CoNLL-U file.")
+    p.add_argument("--model", "-m", required=True)
+    p.add_argument("--data", "-d", required=True, help="gold CoNLL-U file (the model's label column is scored)")
+    p.add_argument("--json", action="store_true", help="print the full result as JSON")
+    p.add_argument("--batch-size", type=int, default=256)
+    args = p.parse_args(argv)
+    from tagger.evaluate import evaluate_file
+    from tagger.metrics import format_report
+
+    result = evaluate_file(args.model, args.data, batch_size=args.batch_size)
+    print(json.dumps(result, indent=1) if args.json else format_report(result))
+    return 0
+
+
+# -------------------------------------------------------------------------------------- data commands
+def cmd_download(argv: list[str]) -> int:
+    from tagger.treebanks import SPLITS, fetch
+
+    p = _Parser(prog="tagger download", description="Fetch a known UD treebank; prints one path per split.")
+    p.add_argument("name", help="treebank short name, e.g. en_ewt (see `tagger treebanks`)")
+    p.add_argument("--split", nargs="+", choices=SPLITS, default=list(SPLITS))
+    p.add_argument(
+        "--mirror", help="directory or URL laid out like ../shared/treebanks (default: $TAGGER_TREEBANK_MIRROR)"
+    )
+    p.add_argument("--cache-dir", help="default: $TAGGER_CACHE or ~/.cache/tagger")
+    args = p.parse_args(argv)
+    for split in args.split:
+        print(fetch(args.name, split, mirror=args.mirror, cache_dir=args.cache_dir))
+    return 0
+
+
+def cmd_treebanks(argv: list[str]) -> int:
+    from tagger.treebanks import TREEBANKS
+
+    _Parser(prog="tagger treebanks", description="List the known UD treebanks.").parse_args(argv)
+    for tb in TREEBANKS.values():
+        print(f"{tb.name}\t{tb.folder}\t{tb.revision}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

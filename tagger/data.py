@@ -1,0 +1,273 @@
+"""Corpora as on-disk Arrow datasets, length-bucketed batches, and the LightningDataModule.
+
+A CoNLL-U file is parsed once into a `datasets` cache keyed by the file's sha256, so an edited file
+is parsed again and never served stale. Encoding (vocabulary ids) is a cached `map` on top.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import datasets
+import lightning as L
+import numpy as np
+import torch
+from datasets import Dataset, Features, List, Value
+from torch.utils.data import DataLoader, Sampler
+
+from tagger.batch import Batch, pad_batch
+from tagger.conllu_io import LABEL_COLUMNS, column_index, read_conllu
+from tagger.errors import TaggerError
+from tagger.treebanks import SPLITS, default_cache_dir, fetch, sha256_file
+from tagger.vocab import Vocab, VocabConfig
+
+log = logging.getLogger(__name__)
+
+CORPUS_FEATURES = Features({"forms": List(Value("string")), **{c: List(Value("string")) for c in LABEL_COLUMNS}})
+ENCODED_FEATURES = Features(
+    {
+        "word_ids": List(Value("int32")),
+        "char_ids": List(List(Value("int32"))),
+        "labels": List(Value("int32")),
+        "length": Value("int32"),
+    }
+)
+
+
+@dataclass
+class DataConfig:
+    """Which data to train and validate on, and how to batch it.
+
+    Args:
+        treebank: short name of a known UD treebank (`tagger treebanks` lists them); supplies every
+            split not given as a file.
+        train: CoNLL-U training file (overrides the treebank's).
+        dev: CoNLL-U development file, for early stopping and model selection.
+        test: CoNLL-U test file; never used by `train`, only recorded for `evaluate` and the benchmarks.
+        label_column: the CoNLL-U column to predict: upos, xpos, feats or deprel.
+        mirror: directory or URL laid out like ../shared/treebanks to read treebanks from
+            (default: $TAGGER_TREEBANK_MIRROR, else upstream).
+        cache_dir: downloads and Arrow caches (default: $TAGGER_CACHE or ~/.cache/tagger).
+        batch_size: sentences per training batch.
+        eval_batch_size: sentences per validation/prediction batch.
+        train_fraction: train on this fraction of the training sentences (the same subset for every
+            model and seed, nested across fractions).
+        num_workers: DataLoader worker processes.
+    """
+
+    treebank: str | None = "en_ewt"
+    train: str | None = None
+    dev: str | None = None
+    test: str | None = None
+    label_column: str = "upos"
+    mirror: str | None = None
+    cache_dir: str | None = None
+    batch_size: int = 32
+    eval_batch_size: int = 256
+    train_fraction: float = 1.0
+    num_workers: int = 0
+
+
+def collate(columns: dict[str, list]) -> Batch:
+    return pad_batch(columns["word_ids"], columns["char_ids"], columns["labels"])
+
+
+def _generate(path: str, sha256: str) -> Iterator[dict]:
+    # `sha256` is unused here: it is part of gen_kwargs so that the cache is keyed by content.
+    for sent in read_conllu(path):
+        if len(sent):
+            yield {"forms": sent.forms, **{c: sent.column(c) for c in LABEL_COLUMNS}}
+
+
+def load_corpus(path: str | Path, cache_dir: str | Path | None = None) -> Dataset:
+    """The sentences of a CoNLL-U file as an Arrow-backed Dataset, parsed once per file content."""
+    path = Path(path)
+    if not path.is_file():
+        raise TaggerError("no such file", path)
+    cache = Path(cache_dir or default_cache_dir()) / "datasets"
+    try:
+        return Dataset.from_generator(
+            _generate,
+            features=CORPUS_FEATURES,
+            gen_kwargs={"path": str(path.resolve()), "sha256": sha256_file(path)},
+            cache_dir=str(cache),
+        )
+    except datasets.exceptions.DatasetGenerationError as e:
+        cause = e.__cause__ or e.__context__
+        if isinstance(cause, TaggerError):
+            raise cause from None
+        raise
+
+
+def encode_corpus(corpus: Dataset, vocab: Vocab, label_column: str, fingerprint: str) -> Dataset:
+    """Add vocabulary ids; cached on disk under a fingerprint of the corpus, vocabulary and column."""
+    column_index(label_column)  # validates the name
+
+    def encode(batch: dict[str, list]) -> dict[str, list]:
+        forms = batch["forms"]
+        return {
+            "word_ids": vocab.encode_words(forms),
+            "char_ids": vocab.encode_chars(forms),
+            "labels": [vocab.encode_tags(t) for t in batch[label_column]],
+            "length": [len(f) for f in forms],
+        }
+
+    key = hashlib.sha256(f"{corpus._fingerprint}|{fingerprint}|{label_column}".encode()).hexdigest()[:32]
+    return corpus.map(
+        encode,
+        batched=True,
+        remove_columns=corpus.column_names,
+        features=ENCODED_FEATURES,
+        new_fingerprint=key,
+        desc="encoding",
+    )
+
+
+class TorchCorpus(torch.utils.data.Dataset):
+    """Adapts an encoded Arrow dataset to torch; `__getitems__` fetches a whole batch in one call."""
+
+    def __init__(self, ds: Dataset):
+        self.ds = ds
+        self.lengths = np.asarray(ds["length"])
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitem__(self, i: int) -> dict:
+        return self.ds[i]
+
+    def __getitems__(self, indices: list[int]) -> dict[str, list]:
+        return self.ds[indices]
+
+
+class BucketBatchSampler(Sampler[list[int]]):
+    """Batches of sentences of similar length, to limit padding.
+
+    Shuffled: sentences are shuffled, cut into chunks of `bucket` batches, sorted by length within a
+    chunk, cut into batches, and the batch order shuffled. Not shuffled: sorted by length globally.
+    With torch.distributed initialised, each rank takes every world_size-th batch (the same count on
+    every rank, so that no rank waits for another at a collective).
+    """
+
+    def __init__(self, lengths: np.ndarray, batch_size: int, shuffle: bool, seed: int = 0, bucket: int = 50):
+        self.lengths, self.batch_size, self.shuffle, self.seed, self.bucket = lengths, batch_size, shuffle, seed, bucket
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _batches(self) -> list[list[int]]:
+        n = len(self.lengths)
+        if not self.shuffle:
+            order = np.argsort(self.lengths, kind="stable")
+            return [order[i : i + self.batch_size].tolist() for i in range(0, n, self.batch_size)]
+        rng = np.random.default_rng((self.seed, self.epoch))
+        perm = rng.permutation(n)
+        batches = []
+        step = self.batch_size * self.bucket
+        for start in range(0, n, step):
+            chunk = perm[start : start + step]
+            chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
+            batches += [chunk[i : i + self.batch_size].tolist() for i in range(0, len(chunk), self.batch_size)]
+        rng.shuffle(batches)
+        return batches
+
+    def _shard(self, batches: list[list[int]]) -> list[list[int]]:
+        if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+            return batches
+        rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
+        per_rank = len(batches) // world
+        return batches[rank : per_rank * world : world]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self._shard(self._batches()))
+
+    def __len__(self) -> int:
+        n = -(-len(self.lengths) // self.batch_size) if not self.shuffle else len(self._batches())
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            return n // torch.distributed.get_world_size()
+        return n
+
+
+def fraction_subset(corpus: Dataset, fraction: float) -> Dataset:
+    """The first `fraction` of one fixed permutation: the same subset for every model, nested across fractions."""
+    if not 0 < fraction <= 1:
+        raise TaggerError(f"data.train_fraction must be in (0, 1], got {fraction}")
+    if fraction == 1:
+        return corpus
+    perm = np.random.default_rng(0).permutation(len(corpus))
+    return corpus.select(np.sort(perm[: max(1, round(fraction * len(corpus)))]))
+
+
+class TaggerDataModule(L.LightningDataModule):
+    """Resolves, parses, caches and encodes the splits; builds the vocabulary from train."""
+
+    def __init__(self, cfg: DataConfig, vocab_cfg: VocabConfig, seed: int = 0, vocab: Vocab | None = None):
+        super().__init__()
+        self.cfg, self.vocab_cfg, self.seed = cfg, vocab_cfg, seed
+        self.vocab = vocab
+        self.encoded: dict[str, Dataset] = {}
+        self.checksums: dict[str, str] = {}
+
+    def path(self, split: str) -> Path | None:
+        """The file for a split: an explicit path, else the treebank's (fetched if needed)."""
+        assert split in SPLITS
+        explicit = getattr(self.cfg, split)
+        if explicit:
+            return Path(explicit)
+        if not self.cfg.treebank:
+            return None
+        return fetch(self.cfg.treebank, split, mirror=self.cfg.mirror, cache_dir=self.cfg.cache_dir)
+
+    def prepare_data(self) -> None:
+        for split in ("train", "dev"):
+            p = self.path(split)
+            if p is not None:
+                load_corpus(p, self.cfg.cache_dir)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.encoded:
+            return
+        train_path = self.path("train")
+        if train_path is None:
+            raise TaggerError("no training data: set data.treebank or data.train")
+        column_index(self.cfg.label_column)
+        train = fraction_subset(load_corpus(train_path, self.cfg.cache_dir), self.cfg.train_fraction)
+        self.checksums["train"] = sha256_file(train_path)
+        if self.vocab is None:
+            self.vocab = Vocab.build(zip(train["forms"], train[self.cfg.label_column], strict=True), self.vocab_cfg)
+            log.info(
+                "vocabulary: %d words, %d characters, %d tags",
+                self.vocab.n_words,
+                self.vocab.n_chars,
+                self.vocab.n_tags,
+            )
+        fp = hashlib.sha256(json.dumps(self.vocab.to_dict(), sort_keys=True).encode()).hexdigest()
+        self.encoded["train"] = encode_corpus(train, self.vocab, self.cfg.label_column, fp)
+        dev_path = self.path("dev")
+        if dev_path is not None:
+            self.checksums["dev"] = sha256_file(dev_path)
+            dev = load_corpus(dev_path, self.cfg.cache_dir)
+            self.encoded["dev"] = encode_corpus(dev, self.vocab, self.cfg.label_column, fp)
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        corpus = TorchCorpus(self.encoded[split])
+        size = self.cfg.batch_size if shuffle else self.cfg.eval_batch_size
+        return DataLoader(
+            corpus,
+            batch_sampler=BucketBatchSampler(corpus.lengths, size, shuffle, seed=self.seed),
+            collate_fn=collate,
+            num_workers=self.cfg.num_workers,
+            persistent_workers=self.cfg.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader | list:
+        return self._loader("dev", shuffle=False) if "dev" in self.encoded else []

@@ -1,0 +1,99 @@
+"""Model settings: one dataclass per part. Shared knobs sit on ModelConfig, the rest per encoder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass
+class EmbedConfig:
+    """Word and character input representation, shared by every encoder.
+
+    Args:
+        word_dim: width of the word embedding.
+        char_encoder: character-level word representation: cnn, bilstm or none.
+        char_dim: width of the character embedding.
+        char_out: width of the character-level word vector.
+        char_kernel: CNN kernel width in characters.
+        word_dropout: training-time probability of replacing a word id by the unknown-word id.
+        dropout: dropout on the concatenated word+character vector.
+    """
+
+    word_dim: int = 100
+    char_encoder: Literal["cnn", "bilstm", "none"] = "cnn"
+    char_dim: int = 32
+    char_out: int = 100
+    char_kernel: int = 3
+    word_dropout: float = 0.1
+    dropout: float = 0.25
+
+
+@dataclass
+class TransformerConfig:
+    """Self-attention encoder settings.
+
+    Args:
+        n_heads: attention heads; `dim` must be divisible by it.
+        ff_mult: the feed-forward layer is ff_mult * dim wide.
+        positional: sinusoidal | learned | relative | none.
+        max_len: positions of the learned table (later positions share the last entry).
+        max_distance: relative distances are clipped to +-max_distance.
+        scoring: scaled_dot (q.k/sqrt(d_k)) or additive (v.tanh(q+k)).
+        window: local attention: attend only to positions within `window` tokens (None: the whole sentence).
+        norm: layer norm before (pre) or after (post) each residual sub-layer.
+        attn_dropout: dropout on attention weights.
+    """
+
+    n_heads: int = 4
+    ff_mult: int = 2
+    positional: Literal["sinusoidal", "learned", "relative", "none"] = "relative"
+    max_len: int = 512
+    max_distance: int = 8
+    scoring: Literal["scaled_dot", "additive"] = "scaled_dot"
+    window: int | None = None
+    norm: Literal["pre", "post"] = "pre"
+    attn_dropout: float = 0.1
+
+
+@dataclass
+class RNNConfig:
+    """Recurrent encoder settings.
+
+    Args:
+        cell: lstm or gru; the encoder is bidirectional with dim/2 units per direction.
+    """
+
+    cell: Literal["lstm", "gru"] = "lstm"
+
+
+@dataclass
+class WindowFCConfig:
+    """Windowed fully connected encoder settings.
+
+    Args:
+        k: neighbours on each side in the window (0: the token alone).
+    """
+
+    k: int = 2
+
+
+@dataclass
+class ModelConfig:
+    """A tagger: embeddings -> encoder -> linear output layer.
+
+    Args:
+        encoder: transformer, window_fc or rnn (see `tagger.models.ENCODERS`).
+        dim: encoder width (transformer d_model, BiRNN output, MLP hidden layers).
+        n_layers: transformer blocks, RNN layers or MLP hidden layers.
+        dropout: dropout inside the encoder and before the output layer.
+    """
+
+    encoder: str = "transformer"
+    dim: int = 256
+    n_layers: int = 2
+    dropout: float = 0.2
+    embed: EmbedConfig = field(default_factory=EmbedConfig)
+    transformer: TransformerConfig = field(default_factory=TransformerConfig)
+    rnn: RNNConfig = field(default_factory=RNNConfig)
+    window_fc: WindowFCConfig = field(default_factory=WindowFCConfig)

@@ -1,0 +1,93 @@
+"""Input representation: word embeddings with word dropout, plus a character-level word vector."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+from tagger.models.config import EmbedConfig
+
+UNK_ID = 1  # must match tagger.vocab.UNK_ID; models import only torch
+
+
+class CharCNN(nn.Module):
+    """Convolution over a word's characters, max-pooled: (N, L) char ids -> (N, out)."""
+
+    def __init__(self, n_chars: int, cfg: EmbedConfig):
+        super().__init__()
+        self.embed = nn.Embedding(n_chars, cfg.char_dim, padding_idx=0)
+        self.conv = nn.Conv1d(cfg.char_dim, cfg.char_out, cfg.char_kernel, padding=cfg.char_kernel // 2)
+        self.output_dim = cfg.char_out
+
+    def forward(self, chars: torch.Tensor) -> torch.Tensor:
+        h = self.conv(self.embed(chars).transpose(1, 2))  # (N, out, L)
+        h = h.masked_fill((chars == 0)[:, None, :], float("-inf"))
+        return torch.relu(h.amax(dim=-1))  # (N, out)
+
+
+class CharBiLSTM(nn.Module):
+    """Bidirectional LSTM over a word's characters; the two final states: (N, L) -> (N, out)."""
+
+    def __init__(self, n_chars: int, cfg: EmbedConfig):
+        super().__init__()
+        assert cfg.char_out % 2 == 0, "char_out must be even for a BiLSTM"
+        self.embed = nn.Embedding(n_chars, cfg.char_dim, padding_idx=0)
+        self.lstm = nn.LSTM(cfg.char_dim, cfg.char_out // 2, batch_first=True, bidirectional=True)
+        self.output_dim = cfg.char_out
+
+    def forward(self, chars: torch.Tensor) -> torch.Tensor:
+        lengths = (chars != 0).sum(1).clamp(min=1).cpu()  # packing needs lengths on the CPU
+        packed = pack_padded_sequence(self.embed(chars), lengths, batch_first=True, enforce_sorted=False)
+        _, (h, _) = self.lstm(packed)  # h: (2, N, out/2)
+        return torch.cat([h[0], h[1]], dim=-1)
+
+
+class NoChars(nn.Module):
+    """No character representation: a zero-width vector."""
+
+    def __init__(self, n_chars: int, cfg: EmbedConfig):
+        super().__init__()
+        self.output_dim = 0
+
+    def forward(self, chars: torch.Tensor) -> torch.Tensor:
+        return chars.new_zeros((chars.size(0), 0), dtype=torch.float)
+
+
+CHAR_ENCODERS = {"cnn": CharCNN, "bilstm": CharBiLSTM, "none": NoChars}
+
+
+class WordDropout(nn.Module):
+    """In training, replaces each real word id by the unknown-word id with probability p."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+
+    def forward(self, word_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return word_ids
+        drop = (torch.rand(word_ids.shape, device=word_ids.device) < self.p) & mask
+        return word_ids.masked_fill(drop, UNK_ID)
+
+
+class Embedder(nn.Module):
+    """(B, T) word ids and (B, T, L) char ids -> (B, T, word_dim + char_out)."""
+
+    def __init__(self, n_words: int, n_chars: int, cfg: EmbedConfig):
+        super().__init__()
+        if cfg.char_encoder not in CHAR_ENCODERS:
+            raise ValueError(f"unknown char_encoder {cfg.char_encoder!r}; choose one of {', '.join(CHAR_ENCODERS)}")
+        self.words = nn.Embedding(n_words, cfg.word_dim, padding_idx=0)
+        self.chars = CHAR_ENCODERS[cfg.char_encoder](n_chars, cfg)
+        self.word_dropout = WordDropout(cfg.word_dropout)
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.output_dim = cfg.word_dim + self.chars.output_dim
+
+    def forward(self, word_ids: torch.Tensor, char_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        w = self.words(self.word_dropout(word_ids, mask))  # (B, T, Dw)
+        # Characters of real tokens only: padding costs nothing and cannot leak into real positions.
+        real = self.chars(char_ids[mask])  # (N, Dc)
+        c = w.new_zeros((*mask.shape, self.chars.output_dim))
+        c = c.masked_scatter(mask[..., None], real.to(c.dtype))
+        return self.dropout(torch.cat([w, c], dim=-1))

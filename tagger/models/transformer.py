@@ -1,0 +1,113 @@
+"""The self-attention encoder: N blocks of multi-head attention and a position-wise feed-forward layer,
+each sub-layer wrapped in a residual connection and layer norm (pre- or post-norm)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from tagger.models.attention import MultiHeadAttention
+from tagger.models.positional import positional_pair
+
+
+class FeedForward(nn.Module):
+    def __init__(self, dim: int, hidden: int, dropout: float):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class PreNormBlock(nn.Module):
+    def __init__(self, dim: int, attn: MultiHeadAttention, ff: FeedForward, dropout: float):
+        super().__init__()
+        self.ln1, self.ln2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.attn, self.ff, self.drop = attn, ff, nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        x = x + self.drop(self.attn(self.ln1(x), bias))
+        return x + self.drop(self.ff(self.ln2(x)))
+
+
+class PostNormBlock(PreNormBlock):
+    def forward(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        x = self.ln1(x + self.drop(self.attn(x, bias)))
+        return self.ln2(x + self.drop(self.ff(x)))
+
+
+BLOCKS = {"pre": PreNormBlock, "post": PostNormBlock}
+
+
+class TransformerEncoder(nn.Module):
+    """(B, T, input_dim), mask (B, T) -> (B, T, dim)."""
+
+    def __init__(
+        self,
+        input_dim: int,
+        dim: int,
+        n_layers: int,
+        dropout: float,
+        n_heads: int = 4,
+        ff_mult: int = 2,
+        positional: str = "relative",
+        max_len: int = 512,
+        max_distance: int = 8,
+        scoring: str = "scaled_dot",
+        window: int | None = None,
+        norm: str = "pre",
+        attn_dropout: float = 0.1,
+    ):
+        super().__init__()
+        if norm not in BLOCKS:
+            raise ValueError(f"unknown norm {norm!r}; choose pre or post")
+        assert window is None or window >= 0, "window must be >= 0 or None"
+        self.proj = nn.Linear(input_dim, dim)
+        self.position, rel_bias = positional_pair(positional, dim, n_heads, max_len, max_distance)
+        self.blocks = nn.ModuleList(
+            BLOCKS[norm](
+                dim,
+                MultiHeadAttention(dim, n_heads, scoring, attn_dropout, rel_bias()),
+                FeedForward(dim, ff_mult * dim, dropout),
+                dropout,
+            )
+            for _ in range(n_layers)
+        )
+        # Pre-norm leaves the residual stream un-normalised; normalise once at the end.
+        self.norm = nn.LayerNorm(dim) if norm == "pre" else nn.Identity()
+        self.window = window if window is not None else -1  # -1: unlimited
+        self.output_dim = dim
+
+    def mask_bias(self, mask: torch.Tensor) -> torch.Tensor:
+        """Additive score bias (B, 1, T, T): 0 where query i may attend to key j, -inf elsewhere.
+
+        A query may see real keys within the window. Every position may also see itself, so that a
+        padding row is never fully masked (which would make NaNs that leak through 0 * NaN).
+        """
+        t = mask.size(1)
+        pos = torch.arange(t, device=mask.device)
+        dist = (pos[None, :] - pos[:, None]).abs()  # (T, T)
+        in_window = (dist <= self.window) | (self.window < 0)
+        allowed = (mask[:, None, None, :] & in_window) | (dist == 0)  # (B, 1, T, T)
+        return torch.zeros(allowed.shape, device=mask.device).masked_fill(~allowed, float("-inf"))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        x = self.position(self.proj(x))  # (B, T, D)
+        bias = self.mask_bias(mask)
+        for block in self.blocks:
+            x = block(x, bias)
+        return self.norm(x)
+
+    @torch.no_grad()
+    def attention_weights(self, x: torch.Tensor, mask: torch.Tensor) -> list[torch.Tensor]:
+        """Per layer, the attention weights (B, H, T, T) of a forward pass on x."""
+        inputs: list[tuple[torch.Tensor, torch.Tensor]] = []
+        hooks = [
+            b.attn.register_forward_hook(lambda m, args, out: inputs.append((args[0], args[1]))) for b in self.blocks
+        ]
+        try:
+            self.forward(x, mask)
+        finally:
+            for h in hooks:
+                h.remove()
+        return [b.attn.weights(a, bias) for b, (a, bias) in zip(self.blocks, inputs, strict=True)]

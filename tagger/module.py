@@ -1,0 +1,117 @@
+"""The LightningModule: loss, accuracy, optimiser and learning-rate schedule around a TaggerNet."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torchmetrics.classification import MulticlassAccuracy
+
+from tagger.batch import Batch
+from tagger.models import TaggerNet
+
+
+@dataclass
+class OptimConfig:
+    """AdamW with linear warm-up, then decay.
+
+    Args:
+        lr: peak learning rate.
+        weight_decay: AdamW decay on weight matrices (not on biases, norms or embeddings).
+        betas: AdamW betas.
+        warmup_steps: steps of linear warm-up from 0 to lr.
+        schedule: after warm-up: cosine or linear decay to min_lr_ratio * lr over the run, or constant.
+        min_lr_ratio: final learning rate as a fraction of lr.
+        label_smoothing: cross-entropy label smoothing.
+    """
+
+    lr: float = 2e-3
+    weight_decay: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.98)
+    warmup_steps: int = 300
+    schedule: Literal["cosine", "linear", "constant"] = "cosine"
+    min_lr_ratio: float = 0.05
+    label_smoothing: float = 0.0
+
+
+def lr_factor(step: int, warmup: int, total: float, schedule: str, min_ratio: float) -> float:
+    """The learning-rate multiplier at `step` (total may be inf when the run has no step limit)."""
+    if step < warmup:
+        return (step + 1) / warmup
+    if schedule == "constant" or not math.isfinite(total) or total <= warmup:
+        return 1.0
+    progress = min(1.0, (step - warmup) / (total - warmup))
+    decay = 0.5 * (1 + math.cos(math.pi * progress)) if schedule == "cosine" else 1 - progress
+    return min_ratio + (1 - min_ratio) * decay
+
+
+class TaggerModule(L.LightningModule):
+    def __init__(self, net: TaggerNet, optim: OptimConfig, n_tags: int):
+        super().__init__()
+        self.net, self.optim, self.n_tags = net, optim, n_tags
+        # Gold tags unseen in training have id n_tags: never predicted, so counted wrong.
+        self.acc = torch.nn.ModuleDict(
+            {
+                f"{s}_acc": MulticlassAccuracy(n_tags + 1, average="micro", ignore_index=-100)
+                for s in ("train", "val", "test")
+            }
+        )
+        self._t0: float | None = None
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        return self.net(batch.word_ids, batch.char_ids, batch.mask)
+
+    def _step(self, batch: Batch, stage: str) -> torch.Tensor:
+        logits = self(batch)  # (B, T, n_tags)
+        labels = batch.labels
+        trainable = (labels >= 0) & (labels < self.n_tags)
+        loss = F.cross_entropy(logits[trainable].float(), labels[trainable], label_smoothing=self.optim.label_smoothing)
+        n = batch.n_tokens
+        metric = self.acc[f"{stage}_acc"]
+        metric(logits.argmax(-1)[batch.mask], labels[batch.mask])
+        sync = stage != "train"
+        self.log(f"{stage}/loss", loss, batch_size=n, prog_bar=True, sync_dist=sync, on_epoch=True, on_step=not sync)
+        self.log(f"{stage}/acc", metric, batch_size=n, prog_bar=True, on_epoch=True, on_step=False)
+        return loss
+
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        loss = self._step(batch, "train")
+        self._log_throughput(batch.n_tokens)
+        return loss
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    def _log_throughput(self, n_tokens: int) -> None:
+        now = time.perf_counter()
+        if self._t0 is not None:
+            self.log("train/tokens_per_s", n_tokens / max(now - self._t0, 1e-9), batch_size=1, on_step=True)
+        self._t0 = now
+
+    def on_train_epoch_start(self) -> None:
+        self._t0 = None  # do not count validation time as a training step
+
+    def configure_optimizers(self):
+        decay, no_decay = [], []
+        for name, p in self.net.named_parameters():
+            is_matrix = p.ndim >= 2 and "embed" not in name and "bias" not in name.rsplit(".", 1)[-1]
+            (decay if is_matrix else no_decay).append(p)
+        opt = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": self.optim.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=self.optim.lr,
+            betas=self.optim.betas,
+        )
+        total = float(self.trainer.estimated_stepping_batches)
+        o = self.optim
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda step: lr_factor(step, o.warmup_steps, total, o.schedule, o.min_lr_ratio)
+        )
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

@@ -1,0 +1,104 @@
+"""A training run: data, model, Lightning Trainer with checkpoints/early stopping/loggers, and the
+export of the best weights to one self-describing model file."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+import yaml
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+from tagger.config import TrainConfig
+from tagger.data import TaggerDataModule
+from tagger.errors import TaggerError
+from tagger.fileutil import atomic_write
+from tagger.modelfile import save_model_file
+from tagger.models import build_model
+from tagger.module import TaggerModule
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = "model.safetensors"
+
+
+def _loggers(out: Path) -> list:
+    loggers = [CSVLogger(out, name="logs")]
+    if importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX"):
+        loggers.append(TensorBoardLogger(out, name="tensorboard"))
+    return loggers
+
+
+def train(cfg: TrainConfig, trainer_kwargs: dict, resolved: dict, resume: bool = False) -> Path:
+    """Train as configured; returns the path of the model file written into cfg.output_dir."""
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_write(out / "config.yaml") as f:
+        yaml.safe_dump(resolved, f, sort_keys=False)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+
+    dm = TaggerDataModule(cfg.data, cfg.vocab, seed=cfg.seed)
+    dm.prepare_data()
+    dm.setup("fit")
+    vocab = dm.vocab
+    net = build_model(cfg.model, vocab.n_words, vocab.n_chars, vocab.n_tags)
+    module = TaggerModule(net, cfg.optim, vocab.n_tags)
+    n_params = sum(p.numel() for p in net.parameters())
+    log.info("model: %s encoder, %d parameters", cfg.model.encoder, n_params)
+
+    has_dev = "dev" in dm.encoded
+    ckpt = ModelCheckpoint(
+        dirpath=out / "checkpoints",
+        filename="best",
+        monitor="val/acc" if has_dev else None,
+        mode="max",
+        save_last=True,
+        enable_version_counter=False,
+    )
+    callbacks: list = [ckpt]
+    if has_dev:
+        # strict=False: a run shorter than one validation interval simply has no dev score
+        callbacks.append(EarlyStopping(monitor="val/acc", mode="max", patience=cfg.patience, strict=False))
+    trainer = L.Trainer(**trainer_kwargs, default_root_dir=out, callbacks=callbacks, logger=_loggers(out))
+
+    last = out / "checkpoints" / "last.ckpt"
+    if resume and not last.is_file():
+        raise TaggerError("nothing to resume: no checkpoints/last.ckpt", out)
+    t0 = time.perf_counter()
+    trainer.fit(module, datamodule=dm, ckpt_path=str(last) if resume else None)
+    seconds = time.perf_counter() - t0
+
+    if ckpt.best_model_path:
+        # Our own checkpoint, written moments ago: weights_only keeps loading free of pickled code.
+        state = torch.load(ckpt.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
+        module.load_state_dict(state)
+    best = ckpt.best_model_score
+    summary = {
+        "encoder": cfg.model.encoder,
+        "parameters": n_params,
+        "epochs": trainer.current_epoch,
+        "global_steps": trainer.global_step,
+        "train_seconds": round(seconds, 1),
+        "best_dev_accuracy": None if best is None else float(best),
+        "best_checkpoint": ckpt.best_model_path or None,
+    }
+    path = out / MODEL_FILE
+    if trainer.is_global_zero:
+        meta = {
+            "config": resolved,
+            "label_column": cfg.data.label_column,
+            "vocab": vocab.to_dict(),
+            "data_sha256": dm.checksums,
+            "training": summary,
+        }
+        save_model_file(path, module.net.state_dict(), meta)
+        with atomic_write(out / "training.json") as f:
+            json.dump(summary, f, indent=2)
+        log.info("training summary: %s", json.dumps(summary))
+    return path

@@ -1,0 +1,152 @@
+"""Word, character and tag vocabularies, built with `tokenizers` and saved inside the model file."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+
+PAD, UNK, BOW, EOW = "<pad>", "<unk>", "<w>", "</w>"
+PAD_ID, UNK_ID, BOW_ID, EOW_ID = 0, 1, 2, 3
+
+
+@dataclass
+class VocabConfig:
+    """How vocabularies are built from the training data.
+
+    Args:
+        min_freq: words seen fewer times in training map to the unknown-word id (the character encoder
+            still sees them).
+        max_size: keep at most this many words, most frequent first (None: no limit).
+        lowercase: lowercase words before the word lookup; characters keep their case.
+        char_min_freq: characters seen fewer times map to the unknown-character id.
+        max_word_chars: longer words keep their first and last max_word_chars/2 characters.
+    """
+
+    min_freq: int = 2
+    max_size: int | None = None
+    lowercase: bool = False
+    char_min_freq: int = 1
+    max_word_chars: int = 20
+
+
+def _word_tokenizer(lowercase: bool) -> Tokenizer:
+    # No pre-tokenizer: a UD token such as "New York" or "e-mail" is one entry and one id.
+    tok = Tokenizer(models.WordLevel(unk_token=UNK))
+    if lowercase:
+        tok.normalizer = normalizers.Lowercase()
+    return tok
+
+
+def _char_tokenizer() -> Tokenizer:
+    tok = Tokenizer(models.WordLevel(unk_token=UNK))
+    tok.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
+    tok.post_processor = processors.TemplateProcessing(
+        single=f"{BOW} $A {EOW}", special_tokens=[(BOW, BOW_ID), (EOW, EOW_ID)]
+    )
+    return tok
+
+
+class Vocab:
+    """Maps words to ids, words to character ids, and tags to ids; knows the training words."""
+
+    def __init__(self, words: Tokenizer, chars: Tokenizer, tags: list[str], known: Iterable[str], max_word_chars: int):
+        self.words, self.chars, self.tags = words, chars, list(tags)
+        self.tag_index = {t: i for i, t in enumerate(self.tags)}
+        self.known = frozenset(known)  # every form seen in training, for unknown-word accuracy
+        self.max_word_chars = max_word_chars
+        assert words.token_to_id(PAD) == PAD_ID and words.token_to_id(UNK) == UNK_ID
+        assert chars.token_to_id(BOW) == BOW_ID and chars.token_to_id(EOW) == EOW_ID
+
+    @classmethod
+    def build(cls, sentences: Iterable[tuple[list[str], list[str]]], cfg: VocabConfig) -> Vocab:
+        """Build from (forms, tags) pairs of the training data."""
+        forms_seen: list[str] = []
+        tags: set[str] = set()
+        for forms, labels in sentences:
+            forms_seen.extend(forms)
+            tags.update(labels)
+        words = _word_tokenizer(cfg.lowercase)
+        words.train_from_iterator(
+            forms_seen,
+            trainers.WordLevelTrainer(
+                vocab_size=(cfg.max_size + 2) if cfg.max_size else 1 << 30,
+                min_frequency=cfg.min_freq,
+                special_tokens=[PAD, UNK],
+                show_progress=False,
+            ),
+        )
+        chars = _char_tokenizer()
+        chars.train_from_iterator(
+            forms_seen,
+            trainers.WordLevelTrainer(
+                min_frequency=cfg.char_min_freq, special_tokens=[PAD, UNK, BOW, EOW], show_progress=False
+            ),
+        )
+        return cls(words, chars, sorted(tags), set(forms_seen), cfg.max_word_chars)
+
+    @property
+    def n_words(self) -> int:
+        return self.words.get_vocab_size()
+
+    @property
+    def n_chars(self) -> int:
+        return self.chars.get_vocab_size()
+
+    @property
+    def n_tags(self) -> int:
+        return len(self.tags)
+
+    def encode_words(self, sentences: list[list[str]]) -> list[list[int]]:
+        out = []
+        for forms, enc in zip(sentences, self.words.encode_batch(sentences, is_pretokenized=True), strict=True):
+            if len(enc.ids) == len(forms):
+                out.append(enc.ids)
+            else:  # a normaliser can drop an empty word; align by word index and fill with <unk>
+                ids = [UNK_ID] * len(forms)
+                for i, w in zip(enc.ids, enc.word_ids, strict=True):
+                    ids[w] = i
+                out.append(ids)
+        return out
+
+    def encode_chars(self, sentences: list[list[str]]) -> list[list[list[int]]]:
+        flat = [w for forms in sentences for w in forms]
+        half = self.max_word_chars // 2
+        ids = [
+            e.ids if len(e.ids) <= self.max_word_chars + 2 else e.ids[: half + 1] + e.ids[-half - 1 :]
+            for e in self.chars.encode_batch(flat)
+        ]
+        out, i = [], 0
+        for forms in sentences:
+            out.append(ids[i : i + len(forms)])
+            i += len(forms)
+        return out
+
+    def encode_tags(self, tags: list[str]) -> list[int]:
+        """Tag ids; a tag unseen in training gets id n_tags (never predicted, ignored by the loss)."""
+        return [self.tag_index.get(t, self.n_tags) for t in tags]
+
+    def decode_tags(self, ids: np.ndarray | list[int]) -> list[str]:
+        return [self.tags[i] for i in ids]
+
+    def to_dict(self) -> dict:
+        return {
+            "words": json.loads(self.words.to_str()),
+            "chars": json.loads(self.chars.to_str()),
+            "tags": self.tags,
+            "known": sorted(self.known),
+            "max_word_chars": self.max_word_chars,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Vocab:
+        return cls(
+            Tokenizer.from_str(json.dumps(d["words"])),
+            Tokenizer.from_str(json.dumps(d["chars"])),
+            d["tags"],
+            d["known"],
+            d["max_word_chars"],
+        )

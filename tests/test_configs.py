@@ -1,0 +1,55 @@
+"""Every shipped config loads, type-checks and builds a model; bad keys fail by name."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import ROOT
+from tagger.config import parse_train_args
+from tagger.errors import TaggerError
+from tagger.models import build_model
+
+CONFIGS = sorted((ROOT / "configs").rglob("*.yaml"))
+
+
+def test_there_are_configs_for_every_architecture_and_treebank():
+    names = {p.stem for p in CONFIGS}
+    assert {"en_ewt_transformer", "en_ewt_rnn", "en_ewt_window_fc", "hu_szeged", "zh_gsd"} <= names
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+def test_config_loads_and_builds(path):
+    cfg, trainer_kwargs, resolved, _ = parse_train_args(["--config", str(path)])
+    net = build_model(cfg.model, n_words=100, n_chars=50, n_tags=17)
+    assert sum(p.numel() for p in net.parameters()) > 0
+    assert resolved["model"]["encoder"] == cfg.model.encoder
+    assert trainer_kwargs["max_epochs"] >= 1
+
+
+def test_overrides_win_over_config_files():
+    cfg, tk, _, _ = parse_train_args(
+        ["--config", str(ROOT / "configs/en_ewt_rnn.yaml"), "--model.n_layers", "3", "--trainer.max_epochs", "2"]
+    )
+    assert cfg.model.encoder == "rnn" and cfg.model.n_layers == 3 and tk["max_epochs"] == 2
+
+
+def test_layered_configs():
+    cfg, _, _, _ = parse_train_args(
+        ["--config", str(ROOT / "configs/en_ewt_rnn.yaml"), "--config", str(ROOT / "configs/hu_szeged.yaml")]
+    )
+    assert cfg.model.encoder == "rnn" and cfg.data.treebank == "hu_szeged"
+
+
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["--model.n_layer", "2"], "--model.n_layer"),
+        (["--model.encoder", "cnn"], "model.encoder"),
+        (["--model.transformer.positional", "rotary"], "positional"),
+        (["--config", "/no/such.yaml"], "/no/such.yaml"),
+    ],
+)
+def test_bad_options_name_the_key(argv, needle):
+    with pytest.raises(TaggerError) as err:
+        parse_train_args(argv)
+    assert needle in str(err.value) and "\n" not in str(err.value)

@@ -1,0 +1,172 @@
+"""Every architecture gets the same checks (parametrised over the encoder registry and variants)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from tagger.models import ENCODERS, ModelConfig, build_model
+from tagger.models.transformer import TransformerEncoder
+
+N_WORDS, N_CHARS, N_TAGS = 50, 30, 6
+
+
+def tiny(encoder: str, **transformer) -> ModelConfig:
+    cfg = ModelConfig(encoder=encoder, dim=32, n_layers=2, dropout=0.0)
+    cfg.embed = dataclasses.replace(cfg.embed, word_dim=16, char_dim=8, char_out=16, word_dropout=0.0, dropout=0.0)
+    cfg.transformer = dataclasses.replace(cfg.transformer, **{"n_heads": 2, "attn_dropout": 0.0, **transformer})
+    return cfg
+
+
+VARIANTS = {
+    **{name: tiny(name) for name in ENCODERS},
+    **{f"transformer-{p}": tiny("transformer", positional=p) for p in ("sinusoidal", "learned", "none")},
+    "transformer-additive": tiny("transformer", scoring="additive"),
+    "transformer-post-norm": tiny("transformer", norm="post"),
+    "transformer-window1": tiny("transformer", window=1),
+    "rnn-gru": dataclasses.replace(tiny("rnn"), rnn=dataclasses.replace(tiny("rnn").rnn, cell="gru")),
+    "window_fc-k0": dataclasses.replace(tiny("window_fc"), window_fc=dataclasses.replace(tiny("window_fc").window_fc, k=0)),
+    "char-bilstm": dataclasses.replace(tiny("transformer"), embed=dataclasses.replace(tiny("transformer").embed, char_encoder="bilstm")),
+    "char-none": dataclasses.replace(tiny("rnn"), embed=dataclasses.replace(tiny("rnn").embed, char_encoder="none")),
+}  # fmt: skip
+
+
+def random_batch(b: int = 3, t: int = 7, chars: int = 5, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    words = torch.randint(2, N_WORDS, (b, t), generator=g)
+    char_ids = torch.randint(4, N_CHARS, (b, t, chars), generator=g)
+    lengths = torch.tensor([t, t - 2, 3][:b])
+    mask = torch.arange(t)[None, :] < lengths[:, None]
+    return words * mask, char_ids * mask[..., None], mask
+
+
+def make(name: str, seed: int = 0):
+    torch.manual_seed(seed)
+    return build_model(VARIANTS[name], N_WORDS, N_CHARS, N_TAGS).eval()
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_output_shape(name):
+    net = make(name)
+    words, chars, mask = random_batch()
+    assert net(words, chars, mask).shape == (3, 7, N_TAGS)
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_padding_invariance(name):
+    """Extra padded positions and extra padded rows do not change the real tokens' logits."""
+    net = make(name)
+    words, chars, mask = random_batch()
+    ref = net(words, chars, mask)
+    pad = 4
+    words2 = torch.cat([torch.nn.functional.pad(words, (0, pad)), torch.zeros(2, 7 + pad, dtype=torch.long)])
+    chars2 = torch.cat([torch.nn.functional.pad(chars, (0, 0, 0, pad)), torch.zeros(2, 7 + pad, 5, dtype=torch.long)])
+    mask2 = torch.cat([torch.nn.functional.pad(mask, (0, pad)), torch.zeros(2, 7 + pad, dtype=torch.bool)])
+    out = net(words2, chars2, mask2)
+    torch.testing.assert_close(out[:3, :7][mask], ref[mask], atol=1e-5, rtol=1e-5)
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_gradients_reach_embeddings(name):
+    net = make(name).train()
+    words, chars, mask = random_batch()
+    net(words, chars, mask)[mask].sum().backward()
+    assert net.embed.words.weight.grad.abs().sum() > 0
+    char_params = list(net.embed.chars.parameters())
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in char_params)
+
+
+TWO_SENTENCES = [
+    (["I", "saw", "a", "dog", "."], ["PRON", "VERB", "DET", "NOUN", "PUNCT"]),
+    (["the", "saw", "is", "sharp", "."], ["DET", "NOUN", "AUX", "ADJ", "PUNCT"]),
+]
+
+
+def _two_sentence_batch():
+    from tagger.batch import pad_batch
+    from tagger.vocab import Vocab, VocabConfig
+
+    vocab = Vocab.build(TWO_SENTENCES, VocabConfig(min_freq=1))
+    forms = [f for f, _ in TWO_SENTENCES]
+    batch = pad_batch(
+        vocab.encode_words(forms), vocab.encode_chars(forms), [vocab.encode_tags(t) for _, t in TWO_SENTENCES]
+    )
+    return vocab, batch
+
+
+@pytest.mark.parametrize("name", [n for n in VARIANTS if n != "window_fc-k0"])
+def test_overfits_two_sentences(name):
+    """'saw' is a VERB in one sentence and a NOUN in the other: needs context (k=0 cannot, see below)."""
+    vocab, batch = _two_sentence_batch()
+    torch.manual_seed(0)
+    net = build_model(VARIANTS[name], vocab.n_words, vocab.n_chars, vocab.n_tags).train()
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    for _ in range(150):
+        opt.zero_grad()
+        logits = net(batch.word_ids, batch.char_ids, batch.mask)
+        torch.nn.functional.cross_entropy(logits[batch.mask], batch.labels[batch.mask]).backward()
+        opt.step()
+    pred = net.eval()(batch.word_ids, batch.char_ids, batch.mask).argmax(-1)
+    assert (pred[batch.mask] == batch.labels[batch.mask]).all()
+
+
+def test_context_free_window_cannot_tell_the_two_saws_apart():
+    vocab, batch = _two_sentence_batch()
+    net = build_model(VARIANTS["window_fc-k0"], vocab.n_words, vocab.n_chars, vocab.n_tags).eval()
+    logits = net(batch.word_ids, batch.char_ids, batch.mask)
+    torch.testing.assert_close(logits[0, 1], logits[1, 1])  # "saw" as VERB and as NOUN: same input, same output
+
+
+def test_permuting_input_permutes_output_without_position():
+    words, chars, mask = random_batch(b=1, t=6)
+    perm = torch.tensor([3, 0, 5, 1, 4, 2])
+    for positional, equivariant in (("none", True), ("sinusoidal", False), ("relative", False)):
+        torch.manual_seed(0)
+        cfg = tiny("transformer", positional=positional)
+        net = build_model(cfg, N_WORDS, N_CHARS, N_TAGS).eval()
+        if positional == "relative":  # zero-initialised bias: perturb it so position matters
+            for b in net.encoder.blocks:
+                torch.nn.init.normal_(b.attn.rel_bias.bias.weight)
+        out = net(words, chars, mask)
+        out_p = net(words[:, perm], chars[:, perm], mask[:, perm])
+        assert torch.allclose(out_p, out[:, perm], atol=1e-5) == equivariant, positional
+
+
+@pytest.mark.parametrize("window", [0, 1, 2])
+def test_local_window_blocks_attention_beyond_w(window):
+    torch.manual_seed(0)
+    enc = TransformerEncoder(16, 16, n_layers=1, dropout=0.0, n_heads=2, window=window, attn_dropout=0.0).eval()
+    x = torch.randn(1, 9, 16)
+    mask = torch.ones(1, 9, dtype=torch.bool)
+    (w,) = enc.attention_weights(x, mask)  # (1, H, T, T)
+    dist = (torch.arange(9)[None, :] - torch.arange(9)[:, None]).abs()
+    assert (w[0][:, dist > window] == 0).all()
+    assert (w[0][:, dist <= window] > 0).all()
+    # and through the output: changing a token beyond the window leaves position 4 unchanged (1 layer)
+    x2 = x.clone()
+    x2[0, 4 + window + 1] += 10.0
+    torch.testing.assert_close(enc(x2, mask)[0, 4], enc(x, mask)[0, 4])
+    if window > 0:
+        x3 = x.clone()
+        x3[0, 4 + window] += 10.0
+        assert not torch.allclose(enc(x3, mask)[0, 4], enc(x, mask)[0, 4])
+
+
+def test_attention_weights_ignore_padding_and_sum_to_one():
+    torch.manual_seed(0)
+    enc = TransformerEncoder(16, 16, n_layers=2, dropout=0.0, n_heads=4).eval()
+    mask = torch.tensor([[True] * 5 + [False] * 3])
+    weights = enc.attention_weights(torch.randn(1, 8, 16), mask)
+    assert len(weights) == 2
+    for w in weights:
+        assert w.shape == (1, 4, 8, 8)
+        torch.testing.assert_close(w.sum(-1), torch.ones(1, 4, 8))
+        assert (w[0, :, :5, 5:] == 0).all()  # real queries never attend to padding
+
+
+def test_dim_must_divide_by_heads():
+    with pytest.raises(AssertionError, match="divisible"):
+        build_model(tiny("transformer", n_heads=5), N_WORDS, N_CHARS, N_TAGS)

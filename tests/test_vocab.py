@@ -1,0 +1,60 @@
+"""Word/character vocabularies built with tokenizers."""
+
+from __future__ import annotations
+
+import json
+
+from tagger.vocab import BOW_ID, EOW_ID, UNK_ID, Vocab, VocabConfig
+
+SENTS = [
+    (["New York", "is", "big", "."], ["PROPN", "AUX", "ADJ", "PUNCT"]),
+    (["e-mail", "is", "big", "!"], ["NOUN", "AUX", "ADJ", "PUNCT"]),
+]
+
+
+def test_one_id_per_word_even_with_spaces_and_hyphens():
+    v = Vocab.build(SENTS, VocabConfig(min_freq=1))
+    ids = v.encode_words([["New York", "e-mail", "is", "unseen-word", ""]])[0]
+    assert len(ids) == 5
+    assert ids[0] != UNK_ID and ids[1] != UNK_ID and ids[2] != UNK_ID
+    assert ids[3] == UNK_ID and ids[4] == UNK_ID
+    assert v.tags == ["ADJ", "AUX", "NOUN", "PROPN", "PUNCT"]
+
+
+def test_min_freq_and_max_size():
+    v = Vocab.build(SENTS, VocabConfig(min_freq=2))
+    assert v.encode_words([["is", "big", "New York"]])[0][2] == UNK_ID
+    assert v.encode_words([["is", "big"]])[0][0] != UNK_ID
+    assert v.n_words == 2 + 2  # <pad>, <unk>, "is", "big"
+    v1 = Vocab.build(SENTS, VocabConfig(min_freq=1, max_size=1))
+    assert v1.n_words == 3
+    assert "New York" in v.known  # known = every training form, regardless of min_freq
+
+
+def test_lowercase_words_but_not_chars():
+    v = Vocab.build(SENTS, VocabConfig(min_freq=1, lowercase=True))
+    assert v.encode_words([["IS"]])[0][0] == v.encode_words([["is"]])[0][0] != UNK_ID
+    assert v.encode_chars([["Is"]])[0][0] != v.encode_chars([["is"]])[0][0]
+
+
+def test_chars_have_boundaries_unknowns_and_middle_truncation():
+    v = Vocab.build(SENTS, VocabConfig(min_freq=1, max_word_chars=6))
+    (chars,) = v.encode_chars([["is", "z", "abcdefghijkl"]])
+    assert chars[0][0] == BOW_ID and chars[0][-1] == EOW_ID and len(chars[0]) == 4
+    assert chars[1][1] == UNK_ID
+    long = chars[2]
+    assert len(long) == 6 + 2  # first 3 and last 3 characters kept, plus boundaries
+
+
+def test_tags_unseen_in_training_get_the_extra_id():
+    v = Vocab.build(SENTS, VocabConfig())
+    assert v.encode_tags(["ADJ", "INTJ"]) == [0, v.n_tags]
+
+
+def test_roundtrip_through_json():
+    v = Vocab.build(SENTS, VocabConfig(min_freq=1))
+    w = Vocab.from_dict(json.loads(json.dumps(v.to_dict())))
+    sents = [["New York", "is", "x", "e-mail"]]
+    assert w.encode_words(sents) == v.encode_words(sents)
+    assert w.encode_chars(sents) == v.encode_chars(sents)
+    assert w.tags == v.tags and w.known == v.known

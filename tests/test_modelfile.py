@@ -39,7 +39,9 @@ def test_save_load_gives_identical_predictions(tmp_path, name):
         expected = net(batch.word_ids, batch.char_ids, batch.mask)
         got = tagger.net(batch.word_ids, batch.char_ids, batch.mask)
     assert torch.equal(expected, got)
-    assert tagger.tag(sents) == [tagger.vocab.decode_tags(row[: len(s)]) for row, s in zip(expected.argmax(-1), sents)]
+    assert tagger.tag(sents) == [
+        tagger.vocab.decode_tags(row[: len(s)]) for row, s in zip(expected.argmax(-1), sents, strict=True)
+    ]
 
 
 def test_metadata_records_versions(tmp_path):

@@ -8,10 +8,9 @@ import threading
 
 import pytest
 
+from conftest import MIRROR
 from tagger.errors import TaggerError
 from tagger.treebanks import TREEBANKS, fetch, sha256_file
-
-from conftest import MIRROR
 
 
 @pytest.fixture

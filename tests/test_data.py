@@ -55,8 +55,11 @@ def test_pad_batch_layout():
     b = pad_batch([[5, 6, 7], [8]], [[[2, 9, 3], [2, 3], [2, 4, 4, 3]], [[2, 5, 3]]], [[1, 2, 3], [4]])
     assert b.word_ids.tolist() == [[5, 6, 7], [8, 0, 0]]
     assert b.mask.tolist() == [[True, True, True], [True, False, False]]
-    assert b.char_ids.shape == (2, 3, 4) and b.char_ids[0, 2].tolist() == [2, 4, 4, 3]
-    assert b.char_ids[1, 1].tolist() == [0, 0, 0, 0]
+    assert b.char_ids.shape == (4, 4)  # 4 distinct words, longest 4 characters
+    assert b.char_ids[b.char_index[0, 2]].tolist() == [2, 4, 4, 3]
+    assert b.char_ids[b.char_index[1, 0]].tolist() == [2, 5, 3, 0]
+    b2 = pad_batch([[5, 5]], [[[2, 9, 3], [2, 9, 3]]])
+    assert b2.char_ids.shape == (1, 3) and b2.char_index.tolist() == [[0, 0]]  # a repeated word is encoded once
     assert b.labels.tolist() == [[1, 2, 3], [4, -100, -100]]
 
 

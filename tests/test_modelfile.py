@@ -36,8 +36,8 @@ def test_save_load_gives_identical_predictions(tmp_path, name):
 
     batch = pad_batch(tagger.vocab.encode_words(sents), tagger.vocab.encode_chars(sents))
     with torch.no_grad():
-        expected = net(batch.word_ids, batch.char_ids, batch.mask)
-        got = tagger.net(batch.word_ids, batch.char_ids, batch.mask)
+        expected = net(batch)
+        got = tagger.net(batch)
     assert torch.equal(expected, got)
     assert tagger.tag(sents) == [
         tagger.vocab.decode_tags(row[: len(s)]) for row, s in zip(expected.argmax(-1), sents, strict=True)

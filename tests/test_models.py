@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 import torch
 
+from tagger.batch import pad_batch
 from tagger.models import ENCODERS, ModelConfig, build_model
 from tagger.models.transformer import TransformerEncoder
 
@@ -33,13 +34,18 @@ VARIANTS = {
 }  # fmt: skip
 
 
-def random_batch(b: int = 3, t: int = 7, chars: int = 5, seed: int = 0):
+def random_sentences(lengths=(7, 5, 3), seed: int = 0) -> tuple[list[list[int]], list[list[list[int]]]]:
     g = torch.Generator().manual_seed(seed)
-    words = torch.randint(2, N_WORDS, (b, t), generator=g)
-    char_ids = torch.randint(4, N_CHARS, (b, t, chars), generator=g)
-    lengths = torch.tensor([t, t - 2, 3][:b])
-    mask = torch.arange(t)[None, :] < lengths[:, None]
-    return words * mask, char_ids * mask[..., None], mask
+    words = [torch.randint(2, N_WORDS, (n,), generator=g).tolist() for n in lengths]
+    chars = [
+        [torch.randint(4, N_CHARS, (int(k),), generator=g).tolist() for k in torch.randint(1, 6, (n,), generator=g)]
+        for n in lengths
+    ]
+    return words, chars
+
+
+def random_batch(lengths=(7, 5, 3), seed: int = 0):
+    return pad_batch(*random_sentences(lengths, seed))
 
 
 def make(name: str, seed: int = 0):
@@ -49,31 +55,29 @@ def make(name: str, seed: int = 0):
 
 @pytest.mark.parametrize("name", VARIANTS)
 def test_output_shape(name):
-    net = make(name)
-    words, chars, mask = random_batch()
-    assert net(words, chars, mask).shape == (3, 7, N_TAGS)
+    assert make(name)(random_batch()).shape == (3, 7, N_TAGS)
 
 
 @pytest.mark.parametrize("name", VARIANTS)
 def test_padding_invariance(name):
-    """Extra padded positions and extra padded rows do not change the real tokens' logits."""
+    """More padding (a longer sentence in the batch) and padded rows do not change real tokens' logits."""
     net = make(name)
-    words, chars, mask = random_batch()
-    ref = net(words, chars, mask)
-    pad = 4
-    words2 = torch.cat([torch.nn.functional.pad(words, (0, pad)), torch.zeros(2, 7 + pad, dtype=torch.long)])
-    chars2 = torch.cat([torch.nn.functional.pad(chars, (0, 0, 0, pad)), torch.zeros(2, 7 + pad, 5, dtype=torch.long)])
-    mask2 = torch.cat([torch.nn.functional.pad(mask, (0, pad)), torch.zeros(2, 7 + pad, dtype=torch.bool)])
-    out = net(words2, chars2, mask2)
-    torch.testing.assert_close(out[:3, :7][mask], ref[mask], atol=1e-5, rtol=1e-5)
+    words, chars = random_sentences()
+    ref_batch = pad_batch(words, chars)
+    ref = net(ref_batch)
+    long_words, long_chars = random_sentences((11,), seed=1)
+    batch = pad_batch(words + long_words + [[]], chars + long_chars + [[]])
+    out = net(batch)
+    assert out.shape == (5, 11, N_TAGS)
+    torch.testing.assert_close(out[:3, :7][ref_batch.mask], ref[ref_batch.mask], atol=1e-5, rtol=1e-5)
     assert torch.isfinite(out).all()
 
 
 @pytest.mark.parametrize("name", VARIANTS)
 def test_gradients_reach_embeddings(name):
     net = make(name).train()
-    words, chars, mask = random_batch()
-    net(words, chars, mask)[mask].sum().backward()
+    batch = random_batch()
+    net(batch)[batch.mask].sum().backward()
     assert net.embed.words.weight.grad.abs().sum() > 0
     char_params = list(net.embed.chars.parameters())
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in char_params)
@@ -86,7 +90,6 @@ TWO_SENTENCES = [
 
 
 def _two_sentence_batch():
-    from tagger.batch import pad_batch
     from tagger.vocab import Vocab, VocabConfig
 
     vocab = Vocab.build(TWO_SENTENCES, VocabConfig(min_freq=1))
@@ -106,23 +109,25 @@ def test_overfits_two_sentences(name):
     opt = torch.optim.Adam(net.parameters(), lr=1e-2)
     for _ in range(150):
         opt.zero_grad()
-        logits = net(batch.word_ids, batch.char_ids, batch.mask)
+        logits = net(batch)
         torch.nn.functional.cross_entropy(logits[batch.mask], batch.labels[batch.mask]).backward()
         opt.step()
-    pred = net.eval()(batch.word_ids, batch.char_ids, batch.mask).argmax(-1)
+    pred = net.eval()(batch).argmax(-1)
     assert (pred[batch.mask] == batch.labels[batch.mask]).all()
 
 
 def test_context_free_window_cannot_tell_the_two_saws_apart():
     vocab, batch = _two_sentence_batch()
     net = build_model(VARIANTS["window_fc-k0"], vocab.n_words, vocab.n_chars, vocab.n_tags).eval()
-    logits = net(batch.word_ids, batch.char_ids, batch.mask)
+    logits = net(batch)
     torch.testing.assert_close(logits[0, 1], logits[1, 1])  # "saw" as VERB and as NOUN: same input, same output
 
 
 def test_permuting_input_permutes_output_without_position():
-    words, chars, mask = random_batch(b=1, t=6)
-    perm = torch.tensor([3, 0, 5, 1, 4, 2])
+    (words,), (chars,) = random_sentences((6,))
+    perm = [3, 0, 5, 1, 4, 2]
+    batch = pad_batch([words], [chars])
+    permuted = pad_batch([[words[i] for i in perm]], [[chars[i] for i in perm]])
     for positional, equivariant in (("none", True), ("sinusoidal", False), ("relative", False)):
         torch.manual_seed(0)
         cfg = tiny("transformer", positional=positional)
@@ -130,8 +135,8 @@ def test_permuting_input_permutes_output_without_position():
         if positional == "relative":  # zero-initialised bias: perturb it so position matters
             for b in net.encoder.blocks:
                 torch.nn.init.normal_(b.attn.rel_bias.bias.weight)
-        out = net(words, chars, mask)
-        out_p = net(words[:, perm], chars[:, perm], mask[:, perm])
+        out = net(batch)
+        out_p = net(permuted)
         assert torch.allclose(out_p, out[:, perm], atol=1e-5) == equivariant, positional
 
 

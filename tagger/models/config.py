@@ -42,7 +42,7 @@ class TransformerConfig:
         scoring: scaled_dot (q.k/sqrt(d_k)) or additive (v.tanh(q+k)).
         window: local attention: attend only to positions within `window` tokens (None: the whole sentence).
         norm: layer norm before (pre) or after (post) each residual sub-layer.
-        attn_dropout: dropout on attention weights.
+        attn_dropout: dropout on attention weights (off by default: it costs ~30% of CPU training speed).
     """
 
     n_heads: int = 4
@@ -53,7 +53,7 @@ class TransformerConfig:
     scoring: Literal["scaled_dot", "additive"] = "scaled_dot"
     window: int | None = None
     norm: Literal["pre", "post"] = "pre"
-    attn_dropout: float = 0.1
+    attn_dropout: float = 0.0
 
 
 @dataclass

@@ -72,7 +72,7 @@ class WordDropout(nn.Module):
 
 
 class Embedder(nn.Module):
-    """(B, T) word ids and (B, T, L) char ids -> (B, T, word_dim + char_out)."""
+    """A batch (word_ids (B, T), char_ids (U, L), char_index (B, T), mask (B, T)) -> (B, T, word_dim + char_out)."""
 
     def __init__(self, n_words: int, n_chars: int, cfg: EmbedConfig):
         super().__init__()
@@ -84,10 +84,9 @@ class Embedder(nn.Module):
         self.dropout = nn.Dropout(cfg.dropout)
         self.output_dim = cfg.word_dim + self.chars.output_dim
 
-    def forward(self, word_ids: torch.Tensor, char_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        w = self.words(self.word_dropout(word_ids, mask))  # (B, T, Dw)
-        # Characters of real tokens only: padding costs nothing and cannot leak into real positions.
-        real = self.chars(char_ids[mask])  # (N, Dc)
-        c = w.new_zeros((*mask.shape, self.chars.output_dim))
-        c = c.masked_scatter(mask[..., None], real.to(c.dtype))
-        return self.dropout(torch.cat([w, c], dim=-1))
+    def forward(self, batch) -> torch.Tensor:
+        mask = batch.mask
+        w = self.words(self.word_dropout(batch.word_ids, mask))  # (B, T, Dw)
+        per_word = self.chars(batch.char_ids)  # (U, Dc): each distinct word of the batch once
+        c = per_word[batch.char_index] * mask[..., None].to(per_word.dtype)  # (B, T, Dc), zero at padding
+        return self.dropout(torch.cat([w, c.to(w.dtype)], dim=-1))

@@ -9,7 +9,7 @@ from tagger.models.embeddings import Embedder
 
 
 class TaggerNet(nn.Module):
-    """(B, T) word ids, (B, T, L) char ids, (B, T) mask -> (B, T, n_tags) logits."""
+    """A batch (see tagger.batch.Batch: word_ids, char_ids, char_index, mask) -> (B, T, n_tags) logits."""
 
     def __init__(self, embed: Embedder, encoder: nn.Module, n_tags: int, dropout: float):
         super().__init__()
@@ -17,7 +17,7 @@ class TaggerNet(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(encoder.output_dim, n_tags)
 
-    def forward(self, word_ids: torch.Tensor, char_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        x = self.embed(word_ids, char_ids, mask)  # (B, T, E)
-        h = self.encoder(x, mask)  # (B, T, D)
+    def forward(self, batch) -> torch.Tensor:
+        x = self.embed(batch)  # (B, T, E)
+        h = self.encoder(x, batch.mask)  # (B, T, D)
         return self.out(self.dropout(h))

@@ -56,7 +56,7 @@ class TransformerEncoder(nn.Module):
         scoring: str = "scaled_dot",
         window: int | None = None,
         norm: str = "pre",
-        attn_dropout: float = 0.1,
+        attn_dropout: float = 0.0,
     ):
         super().__init__()
         if norm not in BLOCKS:

@@ -23,7 +23,7 @@ def tiny(encoder: str, **transformer) -> ModelConfig:
 
 VARIANTS = {
     **{name: tiny(name) for name in ENCODERS},
-    **{f"transformer-{p}": tiny("transformer", positional=p) for p in ("sinusoidal", "learned", "none")},
+    **{f"transformer-{p}": tiny("transformer", positional=p) for p in ("sinusoidal", "learned", "relative_key", "none")},
     "transformer-additive": tiny("transformer", scoring="additive"),
     "transformer-post-norm": tiny("transformer", norm="post"),
     "transformer-window1": tiny("transformer", window=1),
@@ -128,11 +128,16 @@ def test_permuting_input_permutes_output_without_position():
     perm = [3, 0, 5, 1, 4, 2]
     batch = pad_batch([words], [chars])
     permuted = pad_batch([[words[i] for i in perm]], [[chars[i] for i in perm]])
-    for positional, equivariant in (("none", True), ("sinusoidal", False), ("relative", False)):
+    for positional, equivariant in (
+        ("none", True),
+        ("sinusoidal", False),
+        ("relative", False),
+        ("relative_key", False),
+    ):
         torch.manual_seed(0)
         cfg = tiny("transformer", positional=positional)
         net = build_model(cfg, N_WORDS, N_CHARS, N_TAGS).eval()
-        if positional == "relative":  # zero-initialised bias: perturb it so position matters
+        if positional.startswith("relative"):  # zero-initialised bias: perturb it so position matters
             for b in net.encoder.blocks:
                 torch.nn.init.normal_(b.attn.rel_bias.bias.weight)
         out = net(batch)

@@ -36,7 +36,8 @@ class TransformerConfig:
     Args:
         n_heads: attention heads; `dim` must be divisible by it.
         ff_mult: the feed-forward layer is ff_mult * dim wide.
-        positional: sinusoidal | learned | relative | none.
+        positional: sinusoidal | learned | relative (a learned bias per head and signed distance) |
+            relative_key (that bias plus a query-dependent term q.r_(j-i), Shaw et al. 2018) | none.
         max_len: positions of the learned table (later positions share the last entry).
         max_distance: relative distances are clipped to +-max_distance.
         scoring: scaled_dot (q.k/sqrt(d_k)) or additive (v.tanh(q+k)).
@@ -47,7 +48,7 @@ class TransformerConfig:
 
     n_heads: int = 4
     ff_mult: int = 2
-    positional: Literal["sinusoidal", "learned", "relative", "none"] = "relative"
+    positional: Literal["sinusoidal", "learned", "relative", "relative_key", "none"] = "relative"
     max_len: int = 512
     max_distance: int = 8
     scoring: Literal["scaled_dot", "additive"] = "scaled_dot"

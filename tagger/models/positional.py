@@ -41,34 +41,48 @@ class LearnedPosition(nn.Module):
 class RelativePositionBias(nn.Module):
     """A learned score bias per head for each signed distance j - i, clipped to +-max_distance.
 
-    Signed, so the model can tell left from right context (direction-aware).
+    Signed, so the model can tell left from right context (direction-aware). With `keys`, also a
+    content-dependent term q_i . r_(j-i) (Shaw et al., 2018): a query can look for, say, a
+    determiner one to its left.
     """
 
-    def __init__(self, n_heads: int, max_distance: int):
+    def __init__(self, n_heads: int, d_head: int, max_distance: int, keys: bool):
         super().__init__()
         self.max_distance = max_distance
         self.bias = nn.Embedding(2 * max_distance + 1, n_heads)
         nn.init.zeros_(self.bias.weight)
+        self.keys = nn.Embedding(2 * max_distance + 1, d_head) if keys else None
+        if self.keys is not None:
+            nn.init.normal_(self.keys.weight, std=d_head**-0.5)
+        self.scale = d_head**-0.5
 
-    def forward(self, t: int, device: torch.device) -> torch.Tensor:
-        pos = torch.arange(t, device=device)
+    def forward(self, q: torch.Tensor) -> torch.Tensor:
+        b, h, t, _ = q.shape  # q: (B, H, T, dk)
+        pos = torch.arange(t, device=q.device)
         rel = (pos[None, :] - pos[:, None]).clamp(-self.max_distance, self.max_distance) + self.max_distance
-        return self.bias(rel).permute(2, 0, 1)[None]  # (1, H, T, T)
+        bias = self.bias(rel).permute(2, 0, 1)[None]  # (1, H, T, T)
+        if self.keys is None:
+            return bias
+        by_distance = (q @ self.keys.weight.T) * self.scale  # (B, H, T, 2D + 1)
+        return bias + by_distance.gather(-1, rel.expand(b, h, t, t))  # (B, H, T, T)
 
 
 class NoBias(nn.Module):
-    def forward(self, t: int, device: torch.device) -> torch.Tensor:
-        return torch.zeros((), device=device)
+    def forward(self, q: torch.Tensor) -> torch.Tensor:
+        return q.new_zeros(())
 
 
 def positional_pair(kind: str, dim: int, n_heads: int, max_len: int, max_distance: int):
+    d_head = dim // n_heads
     """(absolute module applied to the input, factory of per-layer relative bias modules)."""
     if kind == "sinusoidal":
         return SinusoidalPosition(dim), NoBias
     if kind == "learned":
         return LearnedPosition(dim, max_len), NoBias
     if kind == "relative":
-        return nn.Identity(), lambda: RelativePositionBias(n_heads, max_distance)
+        return nn.Identity(), lambda: RelativePositionBias(n_heads, d_head, max_distance, keys=False)
+    if kind == "relative_key":
+        return nn.Identity(), lambda: RelativePositionBias(n_heads, d_head, max_distance, keys=True)
     if kind == "none":
         return nn.Identity(), NoBias
     raise ValueError(f"unknown positional encoding {kind!r}; choose sinusoidal, learned, relative or none")

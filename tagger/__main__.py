@@ -1,0 +1,7 @@
+"""`python -m tagger` is the `tagger` command."""
+
+import sys
+
+from tagger.cli import main
+
+sys.exit(main())

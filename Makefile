@@ -9,6 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 RUN    ?= runs/en_ewt-transformer
 SENTENCE ?= I saw a saw .
+TRAIN_ARGS ?=
 
 # Read the treebanks from ../shared/treebanks when it exists (offline machines, CI); else download.
 SHARED := $(abspath ../shared/treebanks)
@@ -28,7 +29,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 run: setup
-	$(BIN)/tagger train --config configs/en_ewt_transformer.yaml --output-dir $(RUN)
+	$(BIN)/tagger train --config configs/en_ewt_transformer.yaml --output-dir $(RUN) $(TRAIN_ARGS)
 	echo "$(SENTENCE)" | $(BIN)/tagger predict --model $(RUN)/model.safetensors --input-format tokens --output-format tsv
 
 test: setup

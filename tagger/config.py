@@ -26,6 +26,8 @@ class TrainConfig:
         seed: seeds Python, numpy and torch (lightning.seed_everything) and the batch order.
         output_dir: where the resolved config, logs, checkpoints and the model file go.
         patience: early stopping: validation epochs without dev-accuracy gain before stopping.
+        ema_decay: keep an exponential moving average of the weights with this decay (e.g. 0.999) and
+            validate, select and export it (Lightning's EMAWeightAveraging); None: off.
     """
 
     data: DataConfig = field(default_factory=DataConfig)
@@ -34,7 +36,8 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     seed: int = 42
     output_dir: str = "runs/default"
-    patience: int = 5
+    patience: int = 10
+    ema_decay: float | None = None
 
 
 # Trainer arguments the train command owns (it builds the callbacks, loggers and output layout).

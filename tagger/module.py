@@ -30,7 +30,7 @@ class OptimConfig:
         label_smoothing: cross-entropy label smoothing.
     """
 
-    lr: float = 2e-3
+    lr: float = 3e-3
     weight_decay: float = 0.01
     betas: tuple[float, float] = (0.9, 0.98)
     warmup_steps: int = 300

@@ -12,7 +12,7 @@ from pathlib import Path
 import lightning as L
 import torch
 import yaml
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.callbacks import EarlyStopping, EMAWeightAveraging, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from tagger.config import TrainConfig
@@ -65,6 +65,9 @@ def train(cfg: TrainConfig, trainer_kwargs: dict, resolved: dict, resume: bool =
     if has_dev:
         # strict=False: a run shorter than one validation interval simply has no dev score
         callbacks.append(EarlyStopping(monitor="val/acc", mode="max", patience=cfg.patience, strict=False))
+    if cfg.ema_decay is not None:
+        # Checkpoints then hold the averaged weights as their state_dict, so "best" is the best average.
+        callbacks.append(EMAWeightAveraging(decay=cfg.ema_decay, update_starting_at_step=cfg.optim.warmup_steps))
     trainer = L.Trainer(**trainer_kwargs, default_root_dir=out, callbacks=callbacks, logger=_loggers(out))
 
     last = out / "checkpoints" / "last.ckpt"

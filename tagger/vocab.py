@@ -28,7 +28,7 @@ class VocabConfig:
 
     min_freq: int = 2
     max_size: int | None = None
-    lowercase: bool = False
+    lowercase: bool = True
     char_min_freq: int = 1
     max_word_chars: int = 20
 

@@ -14,24 +14,24 @@ from torch import nn
 
 
 class ScaledDotScore(nn.Module):
-    """q.k / sqrt(d_k); attention itself runs through F.scaled_dot_product_attention."""
+    """q.k * scale, by default scale = 1/sqrt(d_k); attention runs through F.scaled_dot_product_attention."""
 
-    def __init__(self, n_heads: int, d_head: int):
+    def __init__(self, n_heads: int, d_head: int, scale: float | None = None):
         super().__init__()
-        self.scale = 1.0 / math.sqrt(d_head)
+        self.scale = 1.0 / math.sqrt(d_head) if scale is None else scale
 
     def scores(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         return (q @ k.transpose(-1, -2)) * self.scale  # (B, H, T, T)
 
     def attend(self, q, k, v, bias: torch.Tensor, dropout: float) -> torch.Tensor:
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype), dropout_p=dropout)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype), dropout_p=dropout, scale=self.scale)
 
 
 class AdditiveScore(nn.Module):
     """Bahdanau-style v . tanh(q_i + k_j) per head, on the already projected queries and keys."""
 
-    def __init__(self, n_heads: int, d_head: int):
-        super().__init__()
+    def __init__(self, n_heads: int, d_head: int, scale: float | None = None):
+        super().__init__()  # `scale` does not apply: the tanh bounds the scores
         self.v = nn.Parameter(torch.randn(n_heads, d_head) / math.sqrt(d_head))
 
     def scores(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
@@ -49,7 +49,9 @@ SCORERS = {"scaled_dot": ScaledDotScore, "additive": AdditiveScore}
 class MultiHeadAttention(nn.Module):
     """h heads, each projecting into a dim/h subspace; outputs concatenated and projected back."""
 
-    def __init__(self, dim: int, n_heads: int, scoring: str, dropout: float, rel_bias: nn.Module):
+    def __init__(
+        self, dim: int, n_heads: int, scoring: str, dropout: float, rel_bias: nn.Module, scale: float | None = None
+    ):
         super().__init__()
         assert dim % n_heads == 0, f"dim {dim} must be divisible by n_heads {n_heads}"
         if scoring not in SCORERS:
@@ -57,7 +59,7 @@ class MultiHeadAttention(nn.Module):
         self.n_heads, self.d_head = n_heads, dim // n_heads
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
-        self.score = SCORERS[scoring](n_heads, self.d_head)
+        self.score = SCORERS[scoring](n_heads, self.d_head, scale)
         self.rel_bias = rel_bias
         self.dropout = dropout
 

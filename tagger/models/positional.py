@@ -46,7 +46,7 @@ class RelativePositionBias(nn.Module):
     determiner one to its left.
     """
 
-    def __init__(self, n_heads: int, d_head: int, max_distance: int, keys: bool):
+    def __init__(self, n_heads: int, d_head: int, max_distance: int, keys: bool, scale: float | None = None):
         super().__init__()
         self.max_distance = max_distance
         self.bias = nn.Embedding(2 * max_distance + 1, n_heads)
@@ -54,7 +54,7 @@ class RelativePositionBias(nn.Module):
         self.keys = nn.Embedding(2 * max_distance + 1, d_head) if keys else None
         if self.keys is not None:
             nn.init.normal_(self.keys.weight, std=d_head**-0.5)
-        self.scale = d_head**-0.5
+        self.scale = d_head**-0.5 if scale is None else scale  # as the q.k scores
 
     def forward(self, q: torch.Tensor) -> torch.Tensor:
         b, h, t, _ = q.shape  # q: (B, H, T, dk)
@@ -72,7 +72,7 @@ class NoBias(nn.Module):
         return q.new_zeros(())
 
 
-def positional_pair(kind: str, dim: int, n_heads: int, max_len: int, max_distance: int):
+def positional_pair(kind: str, dim: int, n_heads: int, max_len: int, max_distance: int, scale: float | None = None):
     d_head = dim // n_heads
     """(absolute module applied to the input, factory of per-layer relative bias modules)."""
     if kind == "sinusoidal":
@@ -82,7 +82,9 @@ def positional_pair(kind: str, dim: int, n_heads: int, max_len: int, max_distanc
     if kind == "relative":
         return nn.Identity(), lambda: RelativePositionBias(n_heads, d_head, max_distance, keys=False)
     if kind == "relative_key":
-        return nn.Identity(), lambda: RelativePositionBias(n_heads, d_head, max_distance, keys=True)
+        return nn.Identity(), lambda: RelativePositionBias(n_heads, d_head, max_distance, keys=True, scale=scale)
     if kind == "none":
         return nn.Identity(), NoBias
-    raise ValueError(f"unknown positional encoding {kind!r}; choose sinusoidal, learned, relative or none")
+    raise ValueError(
+        f"unknown positional encoding {kind!r}; choose sinusoidal, learned, relative, relative_key or none"
+    )

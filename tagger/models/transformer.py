@@ -50,24 +50,25 @@ class TransformerEncoder(nn.Module):
         dropout: float,
         n_heads: int = 4,
         ff_mult: int = 2,
-        positional: str = "relative",
+        positional: str = "relative_key",
         max_len: int = 512,
         max_distance: int = 8,
         scoring: str = "scaled_dot",
         window: int | None = None,
         norm: str = "pre",
         attn_dropout: float = 0.0,
+        attn_scale: float | None = None,
     ):
         super().__init__()
         if norm not in BLOCKS:
             raise ValueError(f"unknown norm {norm!r}; choose pre or post")
         assert window is None or window >= 0, "window must be >= 0 or None"
         self.proj = nn.Linear(input_dim, dim)
-        self.position, rel_bias = positional_pair(positional, dim, n_heads, max_len, max_distance)
+        self.position, rel_bias = positional_pair(positional, dim, n_heads, max_len, max_distance, attn_scale)
         self.blocks = nn.ModuleList(
             BLOCKS[norm](
                 dim,
-                MultiHeadAttention(dim, n_heads, scoring, attn_dropout, rel_bias()),
+                MultiHeadAttention(dim, n_heads, scoring, attn_dropout, rel_bias(), attn_scale),
                 FeedForward(dim, ff_mult * dim, dropout),
                 dropout,
             )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import logging
 import os
@@ -111,10 +112,27 @@ def _predict_parser() -> argparse.ArgumentParser:
     return p
 
 
+@contextlib.contextmanager
+def _utf8(stream):
+    """A standard stream as UTF-8 text whatever the locale, line endings kept; detached afterwards so
+    that the standard stream itself stays open."""
+    buffer = getattr(stream, "buffer", None)
+    if buffer is None:  # already a text stream without a binary side (e.g. io.StringIO in tests)
+        yield stream
+        return
+    wrapper = io.TextIOWrapper(buffer, encoding="utf-8", newline="")
+    try:
+        yield wrapper
+    finally:
+        wrapper.flush()
+        wrapper.detach()
+
+
 def _open_inputs(files: list[str]) -> Iterator[tuple[str, Iterable[str]]]:
     for name in files:
         if name == "-":
-            yield "<stdin>", sys.stdin
+            with _utf8(sys.stdin) as stdin:
+                yield "<stdin>", stdin
             continue
         if not os.path.isfile(name):
             raise TaggerError("no such input file", name)
@@ -125,8 +143,9 @@ def _open_inputs(files: list[str]) -> Iterator[tuple[str, Iterable[str]]]:
 @contextlib.contextmanager
 def _output(path: str | None):
     if path is None:
-        yield sys.stdout
         sys.stdout.flush()
+        with _utf8(sys.stdout) as out:
+            yield out
     else:
         from tagger.fileutil import atomic_write
 

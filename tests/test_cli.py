@@ -211,3 +211,27 @@ def test_usage_errors(model):
     rc, _, stderr = run(["predict", "-m", str(model), "-f", "tsv", "--top-k", "2"], stdin="")
     assert rc == 1 and "--top-k needs --output-format jsonl" in stderr
     assert run(["frobnicate"])[0] == 2
+
+
+def test_real_process_stdin_stdout_keep_bytes(model, tmp_path):
+    """As a user runs it: a subprocess in the C locale, CRLF CoNLL-U with non-ASCII text on stdin."""
+    import os
+    import subprocess
+
+    text = "# text = Jó idő\r\n1\tJó\tjó\t_\t_\t_\t0\troot\t_\t_\r\n2\tidő\tidő\t_\t_\t_\t1\tnsubj\t_\t_\r\n\r\n"
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONIOENCODING": ""}
+    proc = subprocess.run(
+        [sys.executable, "-m", "tagger", "predict", "--model", str(model)],
+        input=text.encode("utf-8"),
+        capture_output=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    out = proc.stdout.decode("utf-8")
+    assert out.count("\r\n") == 4 and "Jó" in out
+    lines_in, lines_out = text.split("\r\n"), out.split("\r\n")
+    assert lines_out[0] == lines_in[0]
+    for a, b in zip(lines_in[1:3], lines_out[1:3], strict=True):
+        ca, cb = a.split("\t"), b.split("\t")
+        assert ca[:3] + ca[4:] == cb[:3] + cb[4:] and cb[3] != "_"

@@ -99,6 +99,7 @@ def cmd_train(argv: list[str]) -> int:
 # --------------------------------------------------------------------------------------------- predict
 def _predict_parser() -> argparse.ArgumentParser:
     from tagger.formats import INPUT_FORMATS, OUTPUT_FORMATS
+    from tagger.predict import CONTEXT, MAX_LENGTH
 
     p = _Parser(prog="tagger predict", description="Tag sentences with a trained model file.", allow_abbrev=False)
     p.add_argument("files", nargs="*", default=["-"], help="input files; - or none: standard input")
@@ -109,6 +110,20 @@ def _predict_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, default=0, help="with jsonl output: the K best tags and probabilities")
     p.add_argument("--batch-size", type=int, default=256, help="sentences per batch")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="CoNLL-U input: leave malformed sentences out of the output (each reported on stderr) instead of stopping",
+    )
+    p.add_argument(
+        "--max-length",
+        type=int,
+        default=MAX_LENGTH,
+        help="longer sentences are tagged in overlapping windows of this many tokens (default: %(default)s)",
+    )
+    p.add_argument(
+        "--context", type=int, default=CONTEXT, help="tokens of context on each side of a window (default: %(default)s)"
+    )
     return p
 
 
@@ -128,15 +143,15 @@ def _utf8(stream):
         wrapper.detach()
 
 
-def _open_inputs(files: list[str]) -> Iterator[tuple[str, Iterable[str]]]:
+def _open_inputs(files: list[str]) -> Iterator[tuple[str, Iterable]]:
+    """(name, binary stream) per input; decoding happens in the readers, which name bad bytes' offsets."""
     for name in files:
         if name == "-":
-            with _utf8(sys.stdin) as stdin:
-                yield "<stdin>", stdin
+            yield "<stdin>", getattr(sys.stdin, "buffer", sys.stdin)
             continue
         if not os.path.isfile(name):
             raise TaggerError("no such input file", name)
-        with open(name, encoding="utf-8", newline="") as f:
+        with open(name, "rb") as f:
             yield name, f
 
 
@@ -165,6 +180,8 @@ def cmd_predict(argv: list[str]) -> int:
         raise TaggerError("--top-k needs --output-format jsonl")
     if args.batch_size < 1 or args.top_k < 0:
         raise TaggerError("--batch-size must be >= 1 and --top-k >= 0")
+    if not 0 <= 2 * args.context < args.max_length:
+        raise TaggerError("--max-length must be more than twice --context")
     import torch
 
     from tagger.formats import format_sentence, read_sentences
@@ -173,12 +190,32 @@ def cmd_predict(argv: list[str]) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     tagger = Tagger.load(args.model)
+    skipped = []
+    on_error = None
+    if args.skip_invalid:
+
+        def on_error(e: TaggerError) -> None:
+            skipped.append(e)
+            print(f"tagger: warning: {e} (sentence skipped)", file=sys.stderr)
+
+    elif args.output is None:
+        # Standard output cannot be taken back: read input files through once, so that a malformed
+        # one stops us before anything is written. (Standard input cannot be read twice; it streams.)
+        for name, stream in _open_inputs([f for f in args.files if f != "-"]):
+            for _ in read_sentences(stream, args.input_format, name):
+                pass
     with _output(args.output) as out:
         for name, stream in _open_inputs(args.files):
-            sentences = read_sentences(stream, args.input_format, name)
+            sentences = read_sentences(stream, args.input_format, name, on_error)
             # Stream: tag and write a chunk of sentences at a time; memory does not grow with the input.
             for chunk in _chunks(sentences, 4 * args.batch_size):
-                preds = tagger.predict([s.forms for s in chunk], batch_size=args.batch_size, top_k=args.top_k)
+                preds = tagger.predict(
+                    [s.forms for s in chunk],
+                    batch_size=args.batch_size,
+                    top_k=args.top_k,
+                    max_length=args.max_length,
+                    context=args.context,
+                )
                 out.write(
                     "".join(
                         format_sentence(s, p, args.output_format, tagger.label_column)
@@ -186,6 +223,8 @@ def cmd_predict(argv: list[str]) -> int:
                     )
                 )
                 out.flush()
+    if skipped:
+        print(f"tagger: skipped {len(skipped)} malformed sentence(s)", file=sys.stderr)
     return 0
 
 

@@ -8,7 +8,7 @@ never shadows the package it builds on.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from os import PathLike
 
@@ -16,6 +16,7 @@ from conllu.exceptions import ParseException
 from conllu.parser import DEFAULT_FIELDS, parse_id_value, parse_line
 
 from tagger.errors import TaggerError
+from tagger.textio import text_lines
 
 COLUMNS = DEFAULT_FIELDS  # ("id", "form", "lemma", "upos", "xpos", "feats", "head", "deprel", "deps", "misc")
 LABEL_COLUMNS = ("upos", "xpos", "feats", "deprel")
@@ -70,22 +71,35 @@ class Sentence:
             lines[row] = prefix + "\t".join(new) + _eol(raw)
         return "".join(lines)
 
-    @classmethod
-    def from_forms(cls, forms: list[str], text: str | None = None, comments: Iterable[str] = ()) -> Sentence:
-        """A new sentence with only ID and FORM filled, e.g. for tokenized or raw input (no lines if empty)."""
-        if not forms:
-            return cls()
-        lines = [f"# {c}\n" for c in comments]
-        if text is not None:
-            lines.append(f"# text = {' '.join(text.split())}\n")
-        sent = cls(lines=lines)
-        for i, form in enumerate(forms, start=1):
-            fields = [str(i), form] + ["_"] * 8
-            sent.word_rows.append(len(sent.lines))
-            sent.fields.append(fields)
-            sent.lines.append("\t".join(fields) + "\n")
-        sent.lines.append("\n")
-        return sent
+
+@dataclass
+class TokenSentence:
+    """A sentence known only by its tokens (tokens or raw input), written out as CoNLL-U with ID, FORM and
+    the label column filled. It holds nothing per token but the form, so a million-token line stays small."""
+
+    forms: list[str]
+    raw_text: str | None = None  # written as a `# text = ...` comment
+
+    def __len__(self) -> int:
+        return len(self.forms)
+
+    @property
+    def text(self) -> str:
+        return self.render("upos", ["_"] * len(self.forms))
+
+    def render(self, column: str, labels: list[str]) -> str:
+        """The sentence as a CoNLL-U block (empty if it has no tokens) with `column` set to `labels`."""
+        assert len(labels) == len(self.forms), (len(labels), len(self.forms))
+        if not self.forms:
+            return ""
+        i = column_index(column)
+        before, after = "\t_" * (i - 2), "\t_" * (9 - i)
+        head = "" if self.raw_text is None else f"# text = {' '.join(self.raw_text.split())}\n"
+        rows = (
+            f"{n}\t{form}{before}\t{label}{after}\n"
+            for n, (form, label) in enumerate(zip(self.forms, labels, strict=True), 1)
+        )
+        return head + "".join(rows) + "\n"
 
 
 class _Block:
@@ -156,58 +170,74 @@ class _Block:
         return self.sent
 
 
-def read_conllu(source: str | PathLike | io.TextIOBase, name: str | None = None) -> Iterator[Sentence]:
-    """Yield the sentences of a CoNLL-U file (path or text stream) one at a time.
+def read_conllu(
+    source: str | PathLike | io.IOBase, name: str | None = None, on_error: Callable[[TaggerError], None] | None = None
+) -> Iterator[Sentence]:
+    """Yield the sentences of a CoNLL-U file (path, binary or text stream) one at a time.
 
     Blank lines that do not end a sentence (e.g. a run of them) are kept in the next block, and a
     trailing block without words is yielded as a sentence with no words, so that writing every
     sentence back reproduces the file exactly.
 
+    Args:
+        on_error: None: the first malformed line raises. Otherwise each malformed sentence is passed
+            over (up to its ending blank line) and its error handed to `on_error`.
+
     Raises:
-        TaggerError: `FILE:LINE: problem` for the first malformed line.
+        TaggerError: `FILE:LINE: problem` for the first malformed line (or invalid UTF-8).
     """
     if isinstance(source, (str, PathLike)):
         path = str(source)
         try:
-            with open(path, encoding="utf-8", newline="") as f:
-                yield from _read(f, name or path)
+            with open(path, "rb") as f:
+                yield from _read(f, name or path, on_error)
         except FileNotFoundError:
             raise TaggerError("no such file", path) from None
         except IsADirectoryError:
             raise TaggerError("is a directory, not a CoNLL-U file", path) from None
     else:
-        yield from _read(source, name or getattr(source, "name", "<stream>"))
+        yield from _read(source, name or getattr(source, "name", "<stream>"), on_error)
 
 
-def _read(stream: io.TextIOBase, path: str) -> Iterator[Sentence]:
+def _read(stream: io.IOBase, path: str, on_error: Callable[[TaggerError], None] | None) -> Iterator[Sentence]:
     block = _Block(path, 1)
+    skipping = False  # inside a malformed sentence, passing over it to its blank line
     lineno = 0
-    offset = 0  # characters read so far, for decoding errors
-    lines = iter(stream)
-    while True:
-        try:
-            raw = next(lines)
-        except StopIteration:
-            break
-        except UnicodeDecodeError as e:
-            raise TaggerError(f"invalid UTF-8 ({e.reason}) near character {offset + 1}", path, lineno + 1) from None
-        lineno += 1
-        offset += len(raw)
+    for lineno, raw in enumerate(text_lines(stream, path), start=1):
         text = raw.rstrip("\r\n")
         if lineno == 1 and text.startswith(BOM):
             text = text[1:]
-        if text.strip() == "":
-            block.add_blank(raw)
-            if block.has_tokens:
-                yield block.finish(lineno)
-                block = _Block(path, lineno + 1)
-        elif text.startswith("#"):
-            block.add_comment(raw, lineno)
-        else:
-            block.add_token(raw, text, lineno)
-    if block.has_tokens:
-        raise TaggerError("file ends without a blank line after the last sentence", path, lineno)
-    if block.sent.lines:
+        blank = text.strip() == ""
+        if skipping:
+            if blank:
+                skipping, block = False, _Block(path, lineno + 1)
+            continue
+        done = None
+        try:
+            if blank:
+                block.add_blank(raw)
+                if block.has_tokens:
+                    done = block.finish(lineno)
+            elif text.startswith("#"):
+                block.add_comment(raw, lineno)
+            else:
+                block.add_token(raw, text, lineno)
+        except TaggerError as e:
+            if on_error is None:
+                raise
+            on_error(e)
+            skipping = not blank
+            block = _Block(path, lineno + 1)
+            continue
+        if done is not None:
+            yield done
+            block = _Block(path, lineno + 1)
+    if block.has_tokens and not skipping:
+        e = TaggerError("file ends without a blank line after the last sentence", path, lineno)
+        if on_error is None:
+            raise e
+        on_error(e)
+    elif block.sent.lines and not skipping:
         yield block.finish(lineno)
 
 

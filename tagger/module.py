@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import random
 import time
 from dataclasses import dataclass
 from typing import Literal
 
 import lightning as L
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torchmetrics.classification import MulticlassAccuracy
@@ -99,6 +101,16 @@ class TaggerModule(L.LightningModule):
     def on_train_epoch_start(self) -> None:
         self._t0 = None  # do not count validation time as a training step
 
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # Lightning restores weights, optimiser, schedule, loops and callbacks on resume, not the
+        # random generators; saving them makes a resumed run draw the same dropout masks as an
+        # uninterrupted one. (Batch order needs nothing: it is a function of seed and epoch.)
+        checkpoint["rng_states"] = _rng_states()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if "rng_states" in checkpoint:
+            _set_rng_states(checkpoint["rng_states"])
+
     def configure_optimizers(self):
         decay, no_decay = [], []
         for name, p in self.net.named_parameters():
@@ -116,3 +128,22 @@ class TaggerModule(L.LightningModule):
             opt, lambda step: lr_factor(step, o.warmup_steps, total, o.schedule, o.min_lr_ratio)
         )
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def _rng_states() -> dict:
+    """Python, numpy and torch CPU generator states, as types `torch.load(weights_only=True)` accepts."""
+    np_state = np.random.get_state(legacy=False)
+    np_state["state"]["key"] = np_state["state"]["key"].tolist()
+    return {"python": random.getstate(), "numpy": np_state, "torch": torch.get_rng_state()}
+
+
+def _set_rng_states(states: dict) -> None:
+    random.setstate(_tuples(states["python"]))
+    np_state = dict(states["numpy"])
+    np_state["state"] = {**np_state["state"], "key": np.asarray(np_state["state"]["key"], dtype=np.uint32)}
+    np.random.set_state(np_state)
+    torch.set_rng_state(states["torch"])
+
+
+def _tuples(x):
+    return tuple(_tuples(v) for v in x) if isinstance(x, (list, tuple)) else x

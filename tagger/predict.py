@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -27,6 +27,37 @@ class Prediction:
     tags: list[str]
     probs: list[float] | None = None  # probability of each chosen tag
     top: list[list[tuple[str, float]]] | None = None  # the k best (tag, probability) per token
+
+
+MAX_LENGTH = 256  # longest window tagged at once (EWT's longest training sentence has 159 tokens)
+CONTEXT = 32  # tokens of context kept on each side of a window's tagged middle
+MAX_TOKENS = 8192  # padded tokens per batch
+
+
+def _windows(n: int, max_length: int, context: int) -> list[tuple[int, int, int, int]]:
+    """(start, end, keep_start, keep_end) windows covering a sentence of n tokens: each token is kept
+    from exactly one window, in which it has `context` tokens on each side or the sentence edge."""
+    if n <= max_length:
+        return [(0, n, 0, n)] if n else []
+    step = max_length - 2 * context
+    out = []
+    for keep_a in range(0, n, step):
+        keep_b = min(n, keep_a + step)
+        out.append((max(0, keep_a - context), min(n, keep_b + context), keep_a, keep_b))
+    return out
+
+
+def _batches(windows: list, batch_size: int, max_tokens: int) -> Iterator[list]:
+    """Cut windows sorted by length into batches of <= batch_size windows and <= max_tokens padded tokens."""
+    batch: list = []
+    for w in windows:
+        length = w[1][1] - w[1][0]  # the longest so far, as windows come sorted
+        if batch and (len(batch) == batch_size or (len(batch) + 1) * length > max_tokens):
+            yield batch
+            batch = []
+        batch.append(w)
+    if batch:
+        yield batch
 
 
 class Tagger:
@@ -67,24 +98,47 @@ class Tagger:
         return [p.tags for p in self.predict(sentences, batch_size=batch_size)]
 
     def predict(
-        self, sentences: Sequence[Sequence[str]], batch_size: int = 256, probs: bool = False, top_k: int = 0
+        self,
+        sentences: Sequence[Sequence[str]],
+        batch_size: int = 256,
+        probs: bool = False,
+        top_k: int = 0,
+        max_length: int = MAX_LENGTH,
+        context: int = CONTEXT,
+        max_tokens: int = MAX_TOKENS,
     ) -> list[Prediction]:
-        """Tags, and with `probs` the chosen tags' probabilities, with `top_k` the k best tags per token."""
+        """Tags, and with `probs` the chosen tags' probabilities, with `top_k` the k best tags per token.
+
+        A sentence longer than `max_length` tokens is tagged in overlapping windows of `max_length`
+        tokens: each window's tags are kept for its middle, where the model sees at least `context`
+        tokens on either side (or the sentence edge). Memory then grows with max_length, not with the
+        sentence, and no model is asked to handle lengths far beyond those it was trained on. A batch
+        holds at most `batch_size` windows and `max_tokens` tokens with padding (attention memory
+        grows with batch x length^2).
+        """
+        if not 0 <= 2 * context < max_length:
+            raise ValueError(f"need 0 <= 2 * context < max_length, got context={context}, max_length={max_length}")
         sentences = [list(s) for s in sentences]
         k = min(top_k, self.vocab.n_tags)
-        results: list[Prediction | None] = [None] * len(sentences)
-        order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))  # similar lengths, less padding
-        for start in range(0, len(order), batch_size):
-            idx = [i for i in order[start : start + batch_size] if sentences[i]]
-            for i in order[start : start + batch_size]:
-                if not sentences[i]:
-                    results[i] = Prediction([], [] if probs or k else None, [] if k else None)
-            if not idx:
-                continue
-            batch_sents = [sentences[i] for i in idx]
-            for i, pred in zip(idx, self._predict_batch(batch_sents, probs or k > 0, k), strict=True):
-                results[i] = pred
-        return results  # type: ignore[return-value]
+        want_probs = probs or k > 0
+        tags: list[list[str]] = [[""] * len(s) for s in sentences]
+        best_p: list[list[float]] = [[0.0] * len(s) for s in sentences] if want_probs else []
+        top: list[list] = [[None] * len(s) for s in sentences] if k else []
+        windows = [(i, w) for i, s in enumerate(sentences) for w in _windows(len(s), max_length, context)]
+        windows.sort(key=lambda iw: iw[1][1] - iw[1][0])  # similar lengths together: less padding
+        for chunk in _batches(windows, batch_size, max(max_tokens, max_length)):
+            tokens = [sentences[i][a:b] for i, (a, b, _, _) in chunk]
+            preds = self._predict_batch(tokens, want_probs, k)
+            for (i, (a, _, keep_a, keep_b)), pred in zip(chunk, preds, strict=True):
+                lo, hi = keep_a - a, keep_b - a  # the kept part, relative to the window
+                tags[i][keep_a:keep_b] = pred.tags[lo:hi]
+                if want_probs:
+                    best_p[i][keep_a:keep_b] = pred.probs[lo:hi]
+                if k:
+                    top[i][keep_a:keep_b] = pred.top[lo:hi]
+        return [
+            Prediction(tags[i], best_p[i] if want_probs else None, top[i] if k else None) for i in range(len(sentences))
+        ]
 
     @torch.inference_mode()
     def _predict_batch(self, sentences: list[list[str]], want_probs: bool, k: int) -> list[Prediction]:

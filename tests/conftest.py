@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -53,3 +56,50 @@ def ewt_dev() -> Path:
 @pytest.fixture(scope="session")
 def szeged() -> dict[str, Path]:
     return {s: treebank_file("UD_Hungarian-Szeged", f"hu_szeged-ud-{s}.conllu") for s in ("train", "dev", "test")}
+
+
+def run(argv: list[str], stdin: str | bytes | None = None) -> tuple[int, str, str]:
+    """The `tagger` command in-process: (exit code, stdout, stderr)."""
+    from tagger.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    old_stdin = sys.stdin
+    if stdin is not None:
+        data = stdin.encode("utf-8") if isinstance(stdin, str) else stdin
+        sys.stdin = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", newline="")
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            rc = main(argv)
+    finally:
+        sys.stdin = old_stdin
+    return rc, out.getvalue(), err.getvalue()
+
+
+def train_tiny(out: Path, *extra: str) -> tuple[Path, str]:
+    """Train a tiny transformer on Szeged for 40 steps; (model file, stdout)."""
+    argv = [
+        "train",
+        "--config",
+        str(ROOT / "configs/hu_szeged.yaml"),
+        *TINY,
+        "--trainer.max_steps",
+        "40",
+        "--trainer.val_check_interval",
+        "20",
+    ]
+    rc, stdout, stderr = run([*argv, *extra, "--output-dir", str(out)])
+    assert rc == 0, stderr[-3000:]
+    return Path(stdout.strip().splitlines()[-1]), stdout
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> tuple[Path, Path, str]:
+    """(output directory, model file, stdout) of one tiny training run shared by the session."""
+    out = tmp_path_factory.mktemp("run")
+    path, stdout = train_tiny(out)
+    return out, path, stdout
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_run) -> Path:
+    return tiny_run[1]

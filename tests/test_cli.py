@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import sys
@@ -11,45 +10,13 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
-from conftest import ROOT, TINY
-from tagger.cli import main
+from conftest import run, train_tiny
 from tagger.conllu_io import read_conllu
 
 
-def run(argv: list[str], stdin: str | None = None) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    old_stdin = sys.stdin
-    if stdin is not None:
-        sys.stdin = io.StringIO(stdin)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            rc = main(argv)
-    finally:
-        sys.stdin = old_stdin
-    return rc, out.getvalue(), err.getvalue()
-
-
-def train_tiny(out: Path, *extra: str) -> tuple[Path, str]:
-    argv = [
-        "train",
-        "--config",
-        str(ROOT / "configs/hu_szeged.yaml"),
-        *TINY,
-        "--trainer.max_steps",
-        "40",
-        "--trainer.val_check_interval",
-        "20",
-    ]
-    rc, stdout, stderr = run([*argv, *extra, "--output-dir", str(out)])
-    assert rc == 0, stderr[-3000:]
-    return Path(stdout.strip().splitlines()[-1]), stdout
-
-
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    out = tmp_path_factory.mktemp("run")
-    path, stdout = train_tiny(out)
-    return out, path, stdout
+def trained(tiny_run):
+    return tiny_run
 
 
 @pytest.fixture(scope="module")

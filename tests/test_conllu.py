@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from tagger.conllu_io import Sentence, read_conllu, write_conllu
+from tagger.conllu_io import Sentence, TokenSentence, read_conllu, write_conllu
 from tagger.errors import TaggerError
 
 SAMPLE = (
@@ -116,9 +116,13 @@ def test_missing_file_is_a_tagger_error(tmp_path):
         list(read_conllu(tmp_path / "missing.conllu"))
 
 
-def test_from_forms_builds_valid_conllu():
-    s = Sentence.from_forms(["I", "saw", "a", "saw", "."], text="I saw a saw.")
-    (back,) = parse(s.text)
-    assert back.forms == ["I", "saw", "a", "saw", "."]
-    assert back.render("upos", ["PRON", "VERB", "DET", "NOUN", "PUNCT"]).count("\tVERB\t") == 1
-    assert Sentence.from_forms([]).text == ""
+@pytest.mark.parametrize("column", ["upos", "xpos"])
+def test_token_sentences_render_valid_conllu(column):
+    s = TokenSentence(["I", "saw", "a", "saw", "."], "I saw  a saw.")
+    tags = ["PRON", "VERB", "DET", "NOUN", "PUNCT"]
+    (back,) = parse(s.render(column, tags))
+    assert back.forms == s.forms and back.column(column) == tags and back.lines[0] == "# text = I saw a saw.\n"
+    assert back.column("upos" if column == "xpos" else "xpos") == ["_"] * 5
+    (plain,) = parse(s.text)
+    assert plain.column("upos") == ["_"] * 5
+    assert TokenSentence([]).text == ""

@@ -14,11 +14,12 @@ import torch
 import yaml
 from lightning.pytorch.callbacks import EarlyStopping, EMAWeightAveraging, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from tagger.config import TrainConfig
 from tagger.data import TaggerDataModule
 from tagger.errors import TaggerError
-from tagger.fileutil import atomic_write
+from tagger.fileutil import atomic_path, atomic_write
 from tagger.modelfile import save_model_file
 from tagger.models import build_model
 from tagger.module import TaggerModule
@@ -26,6 +27,16 @@ from tagger.module import TaggerModule
 log = logging.getLogger(__name__)
 
 MODEL_FILE = "model.safetensors"
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint writer, through a temporary file beside the checkpoint that is renamed
+    into place. (Lightning stages a checkpoint in $TMPDIR and moves it, and a move to another
+    filesystem is a copy that a kill can cut short, leaving a torn last.ckpt to resume from.)"""
+
+    def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
+        with atomic_path(path) as tmp:
+            super().save_checkpoint(checkpoint, tmp, storage_options)
 
 
 def _loggers(out: Path) -> list:
@@ -68,7 +79,13 @@ def train(cfg: TrainConfig, trainer_kwargs: dict, resolved: dict, resume: bool =
     if cfg.ema_decay is not None:
         # Checkpoints then hold the averaged weights as their state_dict, so "best" is the best average.
         callbacks.append(EMAWeightAveraging(decay=cfg.ema_decay, update_starting_at_step=cfg.optim.warmup_steps))
-    trainer = L.Trainer(**trainer_kwargs, default_root_dir=out, callbacks=callbacks, logger=_loggers(out))
+    trainer = L.Trainer(
+        **trainer_kwargs,
+        default_root_dir=out,
+        callbacks=callbacks,
+        logger=_loggers(out),
+        plugins=[AtomicCheckpointIO()],
+    )
 
     last = out / "checkpoints" / "last.ckpt"
     if resume and not last.is_file():

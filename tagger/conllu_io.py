@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from os import PathLike
 
 from conllu.exceptions import ParseException
-from conllu.parser import DEFAULT_FIELDS, parse_id_value, parse_line
+from conllu.parser import DEFAULT_FIELD_PARSERS, DEFAULT_FIELDS, parse_id_value
 
 from tagger.errors import TaggerError
 from tagger.textio import text_lines
@@ -135,7 +135,14 @@ class _Block:
                 raise self.error(lineno, f"space in the {COLUMNS[i].upper()} column: {value!r}")
         try:
             token_id = parse_id_value(cols[0])
-            parse_line(text, fields=COLUMNS)
+            # conllu's own column parsers, on our tab split (its parse_line also splits at double
+            # spaces, which FORM and LEMMA may contain)
+            for i, name in enumerate(COLUMNS):
+                if name in DEFAULT_FIELD_PARSERS:
+                    try:
+                        DEFAULT_FIELD_PARSERS[name](cols, i)
+                    except ParseException as e:
+                        raise ParseException(f"bad {name.upper()} column: {e}") from None
         except ParseException as e:
             raise self.error(lineno, str(e)) from None
         self._check_id(token_id, cols[0], lineno)

@@ -91,7 +91,8 @@ def train(cfg: TrainConfig, trainer_kwargs: dict, resolved: dict, resume: bool =
     if resume and not last.is_file():
         raise TaggerError("nothing to resume: no checkpoints/last.ckpt", out)
     t0 = time.perf_counter()
-    trainer.fit(module, datamodule=dm, ckpt_path=str(last) if resume else None)
+    # weights_only: resuming unpickles nothing but tensors and plain containers
+    trainer.fit(module, datamodule=dm, ckpt_path=str(last) if resume else None, weights_only=True)
     seconds = time.perf_counter() - t0
 
     if ckpt.best_model_path:

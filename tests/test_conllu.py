@@ -100,7 +100,7 @@ def test_render_changes_only_the_label_column():
         ("1\tI\tI\tPR ON\tPRP\t_\t0\troot\t_\t_\n\n", 1, "space in the UPOS column"),
         ("1-1\tI\t_\t_\t_\t_\t_\t_\t_\t_\n1\tI\tI\tPRON\tPRP\t_\t0\troot\t_\t_\n\n", 1, "bad multiword range"),
         ("1\tI\tI\tPRON\tPRP\t_\t0\troot\t_\t_\n", 1, "file ends without a blank line"),
-        ("1\tI\tI\tPRON\tPRP\t_\tx\troot\t_\t_\n\n", 1, "head"),
+        ("1\tI\tI\tPRON\tPRP\t_\tx\troot\t_\t_\n\n", 1, "bad HEAD column"),
     ],
 )
 def test_malformed_lines_name_file_and_line(text, line, message):
@@ -126,3 +126,10 @@ def test_token_sentences_render_valid_conllu(column):
     (plain,) = parse(s.text)
     assert plain.column("upos") == ["_"] * 5
     assert TokenSentence([]).text == ""
+
+
+def test_double_spaces_inside_form_and_lemma_are_kept():
+    # the conllu package's parse_line also splits at two spaces; FORM and LEMMA may contain them
+    text = "1\tNew  York\tNew  York\tPROPN\t_\t_\t0\troot\t_\t_\n\n"
+    (s,) = parse(text)
+    assert s.forms == ["New  York"] and s.text == text

@@ -178,3 +178,18 @@ def test_transformer_tags_2000_token_sentence_in_full(tiny_model, szeged):
     # windows keep 32 tokens of context; the tiny model attends within +-8 positions per layer
     agreement = sum(a == b for a, b in zip(chunked, whole, strict=True)) / 2000
     assert agreement > 0.97
+
+
+# ---------------------------------------------------------------------------------------- model files
+def test_model_file_records_version_data_checksums_and_config(tiny_run, szeged):
+    import yaml
+
+    from tagger import __version__
+    from tagger.modelfile import read_model_file
+    from tagger.treebanks import sha256_file
+
+    out, path, _ = tiny_run
+    _, meta = read_model_file(path)
+    assert meta["tagger_version"] == __version__
+    assert meta["data_sha256"] == {"train": sha256_file(szeged["train"]), "dev": sha256_file(szeged["dev"])}
+    assert meta["config"] == yaml.safe_load((out / "config.yaml").read_text())

@@ -180,3 +180,21 @@ def test_attention_weights_ignore_padding_and_sum_to_one():
 def test_dim_must_divide_by_heads():
     with pytest.raises(AssertionError, match="divisible"):
         build_model(tiny("transformer", n_heads=5), N_WORDS, N_CHARS, N_TAGS)
+
+
+@pytest.mark.parametrize("kernel", [1, 3, 5])
+def test_char_cnn_equals_convolving_the_padded_block(kernel):
+    from tagger.models.config import EmbedConfig
+    from tagger.models.embeddings import CharCNN
+
+    torch.manual_seed(0)
+    cnn = CharCNN(40, EmbedConfig(char_kernel=kernel, char_dim=8, char_out=12))
+    chars = torch.randint(1, 40, (30, 9))
+    lengths = torch.randint(0, 10, (30,))
+    chars[torch.arange(9)[None, :] >= lengths[:, None]] = 0
+    h = cnn.conv(cnn.embed(chars).transpose(1, 2)).masked_fill((chars == 0)[:, None, :], float("-inf"))
+    expected = torch.relu(h.amax(-1)).nan_to_num(neginf=0.0)  # a row without characters gives zeros
+    got = cnn(chars)
+    assert torch.allclose(got, expected, atol=1e-5)
+    got.sum().backward()
+    assert cnn.conv.weight.grad.abs().sum() > 0 and cnn.embed.weight.grad.abs().sum() > 0

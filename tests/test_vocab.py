@@ -58,3 +58,20 @@ def test_roundtrip_through_json():
     assert w.encode_words(sents) == v.encode_words(sents)
     assert w.encode_chars(sents) == v.encode_chars(sents)
     assert w.tags == v.tags and w.known == v.known
+
+
+def test_fast_batch_equals_the_reference_encoding(ewt_dev):
+    import torch
+
+    from tagger.batch import pad_batch
+    from tagger.conllu_io import read_conllu
+
+    sents = [s for s in read_conllu(ewt_dev) if len(s)]
+    v = Vocab.build(((s.forms, s.column("upos")) for s in sents[:500]), VocabConfig(max_word_chars=8))
+    forms = [s.forms for s in sents[400:700]]  # known and unseen words, long words truncated
+    for _ in range(2):  # the second time every form comes from the memo
+        fast, ref = v.batch(forms), pad_batch(v.encode_words(forms), v.encode_chars(forms))
+        assert torch.equal(fast.word_ids, ref.word_ids) and torch.equal(fast.mask, ref.mask)
+        # rows may be ordered differently; the characters each token points at must be the same
+        assert torch.equal(fast.char_ids[fast.char_index][ref.mask], ref.char_ids[ref.char_index][ref.mask])
+    assert v.batch([[], []]).mask.shape == (2, 1) and not v.batch([[]]).mask.any()

@@ -71,11 +71,11 @@ class MultiHeadAttention(nn.Module):
     def forward(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         b, t, d = x.shape
         q, k, v = self._qkv(x)
-        bias = bias + self.rel_bias(q)
+        bias = self.rel_bias(q, bias)
         y = self.score.attend(q, k, v, bias, self.dropout if self.training else 0.0)  # (B, H, T, dk)
         return self.proj(y.transpose(1, 2).reshape(b, t, d))
 
     def weights(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         """The attention distribution for input x: (B, H, T_query, T_key); for inspection and plots."""
         q, k, _ = self._qkv(x)
-        return torch.softmax(self.score.scores(q, k) + bias + self.rel_bias(q), dim=-1)
+        return torch.softmax(self.score.scores(q, k) + self.rel_bias(q, bias), dim=-1)

@@ -56,20 +56,22 @@ class RelativePositionBias(nn.Module):
             nn.init.normal_(self.keys.weight, std=d_head**-0.5)
         self.scale = d_head**-0.5 if scale is None else scale  # as the q.k scores
 
-    def forward(self, q: torch.Tensor) -> torch.Tensor:
+    def forward(self, q: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """`bias` (B, 1, T, T) plus the relative-position scores: (B, H, T, T)."""
         b, h, t, _ = q.shape  # q: (B, H, T, dk)
         pos = torch.arange(t, device=q.device)
         rel = (pos[None, :] - pos[:, None]).clamp(-self.max_distance, self.max_distance) + self.max_distance
-        bias = self.bias(rel).permute(2, 0, 1)[None]  # (1, H, T, T)
+        table = self.bias(rel).permute(2, 0, 1)[None]  # (1, H, T, T)
         if self.keys is None:
-            return bias
+            return bias + table
         by_distance = (q @ self.keys.weight.T) * self.scale  # (B, H, T, 2D + 1)
-        return bias + by_distance.gather(-1, rel.expand(b, h, t, t))  # (B, H, T, T)
+        # in place on the fresh gathered tensor: two fewer (B, H, T, T) tensors per layer
+        return by_distance.gather(-1, rel.expand(b, h, t, t)).add_(table).add_(bias)
 
 
 class NoBias(nn.Module):
-    def forward(self, q: torch.Tensor) -> torch.Tensor:
-        return q.new_zeros(())
+    def forward(self, q: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        return bias
 
 
 def positional_pair(kind: str, dim: int, n_heads: int, max_len: int, max_distance: int, scale: float | None = None):

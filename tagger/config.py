@@ -49,6 +49,7 @@ TRAINER_SKIP = {
     "default_root_dir",
     "enable_checkpointing",
     "model_registry",
+    "use_distributed_sampler",  # our length-bucketed batch sampler shards itself (tagger.data)
 }
 TRAINER_DEFAULTS = {"max_epochs": 30, "gradient_clip_val": 1.0, "log_every_n_steps": 50, "num_sanity_val_steps": 0}
 

@@ -150,8 +150,10 @@ class BucketBatchSampler(Sampler[list[int]]):
 
     Shuffled: sentences are shuffled, cut into chunks of `bucket` batches, sorted by length within a
     chunk, cut into batches, and the batch order shuffled. Not shuffled: sorted by length globally.
-    With torch.distributed initialised, each rank takes every world_size-th batch (the same count on
-    every rank, so that no rank waits for another at a collective).
+    With torch.distributed initialised, each rank takes every world_size-th batch: in training the same
+    count on every rank (DDP all-reduces gradients every step; the few left over are dropped), in
+    evaluation all of them (metrics are summed over ranks once, at the end), so that validation scores
+    count every sentence exactly once, unlike a DistributedSampler that pads with duplicates.
     """
 
     def __init__(self, lengths: np.ndarray, batch_size: int, shuffle: bool, seed: int = 0, bucket: int = 50):
@@ -181,17 +183,16 @@ class BucketBatchSampler(Sampler[list[int]]):
         if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
             return batches
         rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
-        per_rank = len(batches) // world
+        if not self.shuffle:  # evaluation: every batch exactly once over all ranks, none duplicated
+            return batches[rank::world]
+        per_rank = len(batches) // world  # training: the same number of steps on every rank
         return batches[rank : per_rank * world : world]
 
     def __iter__(self) -> Iterator[list[int]]:
         return iter(self._shard(self._batches()))
 
     def __len__(self) -> int:
-        n = -(-len(self.lengths) // self.batch_size) if not self.shuffle else len(self._batches())
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            return n // torch.distributed.get_world_size()
-        return n
+        return len(self._shard(self._batches()))
 
 
 def fraction_subset(corpus: Dataset, fraction: float) -> Dataset:

@@ -46,8 +46,9 @@ def _loggers(out: Path) -> list:
     return loggers
 
 
-def train(cfg: TrainConfig, trainer_kwargs: dict, resolved: dict, resume: bool = False) -> Path:
-    """Train as configured; returns the path of the model file written into cfg.output_dir."""
+def train(cfg: TrainConfig, trainer_kwargs: dict, resolved: dict, resume: bool = False) -> Path | None:
+    """Train as configured; returns the path of the model file written into cfg.output_dir (None on
+    the other processes of a distributed run: only global rank 0 writes and reports)."""
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_write(out / "config.yaml") as f:
@@ -85,6 +86,7 @@ def train(cfg: TrainConfig, trainer_kwargs: dict, resolved: dict, resume: bool =
         callbacks=callbacks,
         logger=_loggers(out),
         plugins=[AtomicCheckpointIO()],
+        use_distributed_sampler=False,
     )
 
     last = out / "checkpoints" / "last.ckpt"
@@ -122,4 +124,5 @@ def train(cfg: TrainConfig, trainer_kwargs: dict, resolved: dict, resume: bool =
         with atomic_write(out / "training.json") as f:
             json.dump(summary, f, indent=2)
         log.info("training summary: %s", json.dumps(summary))
-    return path
+        return path
+    return None

@@ -202,3 +202,13 @@ def test_real_process_stdin_stdout_keep_bytes(model, tmp_path):
     for a, b in zip(lines_in[1:3], lines_out[1:3], strict=True):
         ca, cb = a.split("\t"), b.split("\t")
         assert ca[:3] + ca[4:] == cb[:3] + cb[4:] and cb[3] != "_"
+
+
+def test_bf16_precision_tags_like_fp32(model, szeged):
+    rc, js32, _ = run(["evaluate", "-m", str(model), "--data", str(szeged["test"]), "--json"])
+    rc16, js16, _ = run(["evaluate", "-m", str(model), "--data", str(szeged["test"]), "--json", "--precision", "bf16"])
+    assert rc == rc16 == 0
+    acc32, acc16 = json.loads(js32)["accuracy"], json.loads(js16)["accuracy"]
+    assert abs(acc32 - acc16) < 0.01
+    rc, out, _ = run(["predict", "-m", str(model), "-i", "tokens", "--precision", "bf16"], stdin="A kutya ugat .\n")
+    assert rc == 0 and len(list(read_conllu(io.StringIO(out)))[0]) == 4

@@ -174,7 +174,9 @@ def main() -> None:
                 cmd = [sys.executable, __file__, "--repeats", str(args.repeats)]
                 cmd += ["--latency-sentences", str(args.latency_sentences), "--worker", model, args.data]
                 cmd += [str(threads), precision]
-                out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+                # with one thread, the tokenizers' own thread pool is off too
+                env = {**os.environ, "TOKENIZERS_PARALLELISM": "false" if threads == 1 else "true"}
+                out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
                 rows.append(json.loads(out.strip().splitlines()[-1]))
                 print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     if args.json:

@@ -110,7 +110,9 @@ def _predict_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", help="output file (written atomically); default: standard output")
     p.add_argument("--top-k", type=int, default=0, help="with jsonl output: the K best tags and probabilities")
     p.add_argument("--batch-size", type=int, default=256, help="sentences per batch")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument(
+        "--threads", type=int, default=None, help="CPU threads for torch and the tokenizers (default: their choice)"
+    )
     p.add_argument(
         "--precision",
         choices=PRECISIONS,
@@ -196,6 +198,7 @@ def cmd_predict(argv: list[str]) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+        os.environ["TOKENIZERS_PARALLELISM"] = "true" if args.threads > 1 else "false"
     tagger = Tagger.load(args.model, precision=args.precision)
     skipped = []
     on_error = None

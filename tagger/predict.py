@@ -17,7 +17,7 @@ from tagger.batch import Batch
 from tagger.errors import TaggerError
 from tagger.modelfile import model_config_from_dict, read_model_file
 from tagger.models import TaggerNet, build_model
-from tagger.vocab import Vocab
+from tagger.vocab import MEMO_SIZE, Vocab
 
 
 @dataclass
@@ -129,6 +129,8 @@ class Tagger:
         tags: list[list[str]] = [[""] * len(s) for s in sentences]
         best_p: list[list[float]] = [[0.0] * len(s) for s in sentences] if want_probs else []
         top: list[list] = [[None] * len(s) for s in sentences] if k else []
+        if sum(map(len, sentences)) <= MEMO_SIZE:
+            self.vocab.memorise(f for s in sentences for f in s)
         windows = [(i, w) for i, s in enumerate(sentences) for w in _windows(len(s), max_length, context)]
         windows.sort(key=lambda iw: iw[1][1] - iw[1][0])  # similar lengths together: less padding
         for chunk in _batches(windows, batch_size, max(max_tokens, max_length)):

@@ -137,12 +137,7 @@ class Vocab:
         rows: dict[str, int] = {}
         index = [rows.setdefault(f, len(rows)) for forms in sentences for f in forms]
         forms = list(rows)
-        new = [f for f in forms if f not in self._memo]
-        if new:
-            if len(self._memo) + len(new) > MEMO_SIZE:
-                self._memo.clear()
-            ids = self.encode_words([new])[0]
-            self._memo.update(zip(new, zip(ids, self.encode_chars([new])[0], strict=True), strict=True))
+        self.memorise(forms)
         entries = [self._memo[f] for f in forms]
         lengths = np.fromiter(map(len, sentences), dtype=np.int64, count=len(sentences))
         mask = np.arange(max(int(lengths.max(initial=0)), 1))[None, :] < lengths[:, None]  # (B, T)
@@ -154,6 +149,17 @@ class Vocab:
         chars = np.zeros((max(len(entries), 1), max(int(char_lens.max(initial=0)), 1)), dtype=np.int64)
         chars[np.arange(chars.shape[1])[None, :] < char_lens[:, None]] = [i for _, c in entries for i in c]
         return Batch(*(torch.from_numpy(a) for a in (words, chars, char_index, mask)))
+
+    def memorise(self, forms: Iterable[str]) -> None:
+        """Encode the forms not yet in the memo, in one call to each tokenizer (a call has a fixed cost:
+        a whole input's forms at once are ~2x faster than batch by batch)."""
+        new = list(dict.fromkeys(f for f in forms if f not in self._memo))
+        if not new:
+            return
+        if len(self._memo) + len(new) > MEMO_SIZE:
+            self._memo.clear()
+        ids = self.encode_words([new])[0]
+        self._memo.update(zip(new, zip(ids, self.encode_chars([new])[0], strict=True), strict=True))
 
     def encode_tags(self, tags: list[str]) -> list[int]:
         """Tag ids; a tag unseen in training gets id n_tags (never predicted, ignored by the loss)."""

@@ -44,11 +44,11 @@ class DataConfig:
     """Which data to train and validate on, and how to batch it.
 
     Args:
-        treebank: short name of a known UD treebank (`tagger treebanks` lists them); supplies every
-            split not given as a file.
-        train: CoNLL-U training file (overrides the treebank's).
-        dev: CoNLL-U development file, for early stopping and model selection.
-        test: CoNLL-U test file; never used by `train`, only recorded for `evaluate` and the benchmarks.
+        treebank: short name of a known UD treebank (`tagger treebanks` lists them), or a list of them
+            (trained on together, one shared vocabulary); supplies every split not given as files.
+        train: CoNLL-U training file, or a list of files read as one corpus (overrides the treebanks').
+        dev: CoNLL-U development file(s), for early stopping and model selection.
+        test: CoNLL-U test file(s); never used by `train`, only recorded for `evaluate` and the benchmarks.
         label_column: the CoNLL-U column to predict: upos, xpos, feats or deprel.
         mirror: directory or URL laid out like ../shared/treebanks to read treebanks from
             (default: $TAGGER_TREEBANK_MIRROR, else upstream).
@@ -60,10 +60,10 @@ class DataConfig:
         num_workers: DataLoader worker processes.
     """
 
-    treebank: str | None = "en_ewt"
-    train: str | None = None
-    dev: str | None = None
-    test: str | None = None
+    treebank: str | list[str] | None = "en_ewt"
+    train: str | list[str] | None = None
+    dev: str | list[str] | None = None
+    test: str | list[str] | None = None
     label_column: str = "upos"
     mirror: str | None = None
     cache_dir: str | None = None
@@ -195,6 +195,10 @@ class BucketBatchSampler(Sampler[list[int]]):
         return len(self._shard(self._batches()))
 
 
+def _as_list(value: str | list[str] | None) -> list[str]:
+    return [] if value is None else [value] if isinstance(value, str) else list(value)
+
+
 def fraction_subset(corpus: Dataset, fraction: float) -> Dataset:
     """The first `fraction` of one fixed permutation: the same subset for every model, nested across fractions."""
     if not 0 < fraction <= 1:
@@ -213,35 +217,52 @@ class TaggerDataModule(L.LightningDataModule):
         self.cfg, self.vocab_cfg, self.seed = cfg, vocab_cfg, seed
         self.vocab = vocab
         self.encoded: dict[str, Dataset] = {}
-        self.checksums: dict[str, str] = {}
+        self.checksums: dict[str, str | list[str]] = {}
 
-    def path(self, split: str) -> Path | None:
-        """The file for a split: an explicit path, else the treebank's (fetched if needed)."""
+    def paths(self, split: str) -> list[Path]:
+        """The files of a split: explicit paths, else the treebanks' (fetched if needed)."""
         assert split in SPLITS
         explicit = getattr(self.cfg, split)
         if explicit:
-            return Path(explicit)
-        if not self.cfg.treebank:
+            return [Path(p) for p in _as_list(explicit)]
+        return [
+            fetch(name, split, mirror=self.cfg.mirror, cache_dir=self.cfg.cache_dir)
+            for name in _as_list(self.cfg.treebank)
+        ]
+
+    def _corpus(self, split: str) -> Dataset | None:
+        """The split's files as one Arrow-backed dataset (memory-mapped, concatenated without copying)."""
+        paths = self.paths(split)
+        if not paths:
             return None
-        return fetch(self.cfg.treebank, split, mirror=self.cfg.mirror, cache_dir=self.cfg.cache_dir)
+        sums = [sha256_file(p) for p in paths]
+        self.checksums[split] = sums[0] if len(sums) == 1 else sums
+        corpora = [load_corpus(p, self.cfg.cache_dir) for p in paths]
+        return corpora[0] if len(corpora) == 1 else datasets.concatenate_datasets(corpora)
 
     def prepare_data(self) -> None:
         for split in ("train", "dev"):
-            p = self.path(split)
-            if p is not None:
+            for p in self.paths(split):
                 load_corpus(p, self.cfg.cache_dir)
 
     def setup(self, stage: str | None = None) -> None:
         if self.encoded:
             return
-        train_path = self.path("train")
-        if train_path is None:
-            raise TaggerError("no training data: set data.treebank or data.train")
         column_index(self.cfg.label_column)
-        train = fraction_subset(load_corpus(train_path, self.cfg.cache_dir), self.cfg.train_fraction)
-        self.checksums["train"] = sha256_file(train_path)
+        train = self._corpus("train")
+        if train is None:
+            raise TaggerError("no training data: set data.treebank or data.train")
+        train = fraction_subset(train, self.cfg.train_fraction)
         if self.vocab is None:
-            self.vocab = Vocab.build(zip(train["forms"], train[self.cfg.label_column], strict=True), self.vocab_cfg)
+            # One vocabulary over all training files, read in slices: memory grows with the number of
+            # distinct words, not with the corpus.
+            column = self.cfg.label_column
+            pairs = (
+                (f, t)
+                for b in train.select_columns(["forms", column]).iter(1000)
+                for f, t in zip(b["forms"], b[column], strict=True)
+            )
+            self.vocab = Vocab.build(pairs, self.vocab_cfg)
             log.info(
                 "vocabulary: %d words, %d characters, %d tags",
                 self.vocab.n_words,
@@ -250,10 +271,8 @@ class TaggerDataModule(L.LightningDataModule):
             )
         fp = hashlib.sha256(json.dumps(self.vocab.to_dict(), sort_keys=True).encode()).hexdigest()
         self.encoded["train"] = encode_corpus(train, self.vocab, self.cfg.label_column, fp)
-        dev_path = self.path("dev")
-        if dev_path is not None:
-            self.checksums["dev"] = sha256_file(dev_path)
-            dev = load_corpus(dev_path, self.cfg.cache_dir)
+        dev = self._corpus("dev")
+        if dev is not None:
             self.encoded["dev"] = encode_corpus(dev, self.vocab, self.cfg.label_column, fp)
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from itertools import repeat
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,14 +71,19 @@ class Vocab:
     @classmethod
     def build(cls, sentences: Iterable[tuple[list[str], list[str]]], cfg: VocabConfig) -> Vocab:
         """Build from (forms, tags) pairs of the training data."""
-        forms_seen: list[str] = []
+        counts: Counter[str] = Counter()  # memory grows with the distinct forms, not the corpus
         tags: set[str] = set()
         for forms, labels in sentences:
-            forms_seen.extend(forms)
+            counts.update(forms)
             tags.update(labels)
+
+        def forms_seen() -> Iterator[str]:  # the training tokens again, as the tokenizers' trainers count them
+            for form, n in counts.items():
+                yield from repeat(form, n)
+
         words = _word_tokenizer(cfg.lowercase)
         words.train_from_iterator(
-            forms_seen,
+            forms_seen(),
             trainers.WordLevelTrainer(
                 vocab_size=(cfg.max_size + 2) if cfg.max_size else 1 << 30,
                 min_frequency=cfg.min_freq,
@@ -86,12 +93,12 @@ class Vocab:
         )
         chars = _char_tokenizer()
         chars.train_from_iterator(
-            forms_seen,
+            forms_seen(),
             trainers.WordLevelTrainer(
                 min_frequency=cfg.char_min_freq, special_tokens=[PAD, UNK, BOW, EOW], show_progress=False
             ),
         )
-        return cls(words, chars, sorted(tags), set(forms_seen), cfg.max_word_chars)
+        return cls(words, chars, sorted(tags), counts.keys(), cfg.max_word_chars)
 
     @property
     def n_words(self) -> int:

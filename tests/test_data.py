@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from tagger.batch import pad_batch
+from tagger.conllu_io import read_conllu
 from tagger.data import BucketBatchSampler, DataConfig, TaggerDataModule, fraction_subset, load_corpus
 from tagger.errors import TaggerError
-from tagger.vocab import VocabConfig
+from tagger.vocab import UNK_ID, VocabConfig
 
 
 def test_corpus_is_cached_and_keyed_by_content(tmp_path, szeged):
@@ -92,3 +93,30 @@ def test_xpos_label_column(szeged):
     upos = TaggerDataModule(DataConfig(treebank="hu_szeged"), VocabConfig())
     upos.setup("fit")
     assert set(dm.vocab.tags) != set(upos.vocab.tags)
+
+
+def test_several_training_files_are_one_corpus_with_one_vocabulary(szeged):
+    from tagger.treebanks import sha256_file
+
+    files = [szeged["train"], szeged["dev"]]
+    cfg = DataConfig(treebank=None, train=[str(f) for f in files], dev=str(szeged["dev"]))
+    dm = TaggerDataModule(cfg, VocabConfig(min_freq=1))
+    dm.setup("fit")
+    sents = [[s for s in read_conllu(f) if len(s)] for f in files]
+    assert len(dm.encoded["train"]) == sum(map(len, sents))
+    assert dm.checksums == {"train": [sha256_file(f) for f in files], "dev": sha256_file(szeged["dev"])}
+    assert {f for s in sents[1] for f in s.forms} <= dm.vocab.known  # words of the second file are known
+    only_second = {f.lower() for s in sents[1] for f in s.forms} - {f.lower() for s in sents[0] for f in s.forms}
+    assert all(dm.vocab.encode_words([[w]])[0][0] != UNK_ID for w in list(only_second)[:50])
+
+
+def test_several_treebanks_from_the_command_line(tmp_path):
+    from conftest import train_tiny
+
+    path, _ = train_tiny(tmp_path / "multi", "--data.treebank", "[hu_szeged, zh_gsd]", "--trainer.max_steps", "10")
+    from tagger.modelfile import read_model_file
+
+    _, meta = read_model_file(path)
+    assert len(meta["data_sha256"]["train"]) == 2 and meta["config"]["data"]["treebank"] == ["hu_szeged", "zh_gsd"]
+    tags = set(meta["vocab"]["tags"])
+    assert "CONJ" in tags and "CCONJ" in tags  # Chinese-GSD is UD 1.4 (CONJ), Szeged UD 2 (CCONJ)

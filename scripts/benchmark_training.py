@@ -1,0 +1,77 @@
+"""Does the data pipeline stall training? Times training steps fed by the real DataLoader against the
+same steps on batches fetched beforehand, and the DataLoader alone.
+
+    python scripts/benchmark_training.py                                   # default transformer, EWT
+    python scripts/benchmark_training.py --config configs/en_ewt_window_fc.yaml --steps 300
+
+A step is forward, loss, backward and the fused AdamW update, as in `tagger train` (without Lightning's
+logging). Prints training tokens/s for each of the three, and the share of a step spent waiting for data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from tagger.config import parse_train_args
+from tagger.data import TaggerDataModule
+from tagger.models import build_model
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", default=str(ROOT / "configs/en_ewt_transformer.yaml"))
+    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    cfg, _, _, _ = parse_train_args(["--config", args.config])
+    torch.manual_seed(cfg.seed)
+    dm = TaggerDataModule(cfg.data, cfg.vocab, seed=cfg.seed)
+    dm.setup("fit")
+    net = build_model(cfg.model, dm.vocab.n_words, dm.vocab.n_chars, dm.vocab.n_tags).train()
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.optim.lr, fused=True)
+
+    def step(batch) -> None:
+        logits = net(batch)
+        keep = batch.labels >= 0
+        loss = F.cross_entropy(logits[keep], batch.labels[keep].clamp(max=dm.vocab.n_tags - 1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    def loader():
+        return itertools.islice(dm.train_dataloader(), args.steps)
+
+    for batch in itertools.islice(dm.train_dataloader(), 20):  # warm-up
+        step(batch)
+    t0 = time.perf_counter()
+    batches = list(loader())
+    data_s = time.perf_counter() - t0
+    tokens = sum(b.n_tokens for b in batches)
+    t0 = time.perf_counter()
+    for batch in batches:
+        step(batch)
+    model_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for batch in loader():
+        step(batch)
+    both_s = time.perf_counter() - t0
+
+    print(f"| {args.steps} training steps, {Path(args.config).name}, {args.threads} threads | seconds | tokens/s |")
+    print("| --- | ---: | ---: |")
+    print(f"| DataLoader alone | {data_s:.2f} | {tokens / data_s:,.0f} |")
+    print(f"| steps on batches fetched beforehand | {model_s:.2f} | {tokens / model_s:,.0f} |")
+    print(f"| steps fed by the DataLoader (as in training) | {both_s:.2f} | {tokens / both_s:,.0f} |")
+    print(f"\nwaiting for data: {100 * max(both_s - model_s, 0) / both_s:.1f}% of training time")
+
+
+if __name__ == "__main__":
+    main()

@@ -25,6 +25,8 @@ COMMANDS = {
     "train": "train a tagger from a YAML config with dotted overrides",
     "predict": "tag CoNLL-U, tokenized or raw text with a model file",
     "evaluate": "score a model file on a CoNLL-U file",
+    "compare": "train and compare a grid of architectures, seeds and data fractions; write a report",
+    "attention": "draw a trained self-attention model's attention weights for a sentence",
     "download": "fetch a known UD treebank into the cache (or check a mirror) and print its paths",
     "treebanks": "list the known UD treebanks",
 }
@@ -253,6 +255,55 @@ def cmd_evaluate(argv: list[str]) -> int:
 
     result = evaluate_file(Tagger.load(args.model, precision=args.precision), args.data, batch_size=args.batch_size)
     print(json.dumps(result, indent=1) if args.json else format_report(result))
+    return 0
+
+
+# ------------------------------------------------------------------------------ compare, attention
+def cmd_compare(argv: list[str]) -> int:
+    p = _Parser(prog="tagger compare", description="Run a comparison grid (cached runs are reused) and report.")
+    p.add_argument("--config", required=True, help="grid YAML, e.g. configs/compare/hu_szeged.yaml")
+    p.add_argument("--out", help="runs and report directory (default: runs/compare/<grid name>)")
+    p.add_argument("--report", help="write the report (Markdown, PNG, JSON, CSV) here instead, e.g. to publish it")
+    args = p.parse_args(argv)
+    from pathlib import Path
+
+    from tagger.compare import compare
+    from tagger.report import write_report
+
+    out = Path(args.out or Path("runs/compare") / Path(args.config).stem)
+    grid, results = compare(args.config, out)
+    print(write_report(grid, results, Path(args.report) if args.report else out))
+    return 0
+
+
+def cmd_attention(argv: list[str]) -> int:
+    p = _Parser(prog="tagger attention", description="Draw attention weights as heat maps, one panel per head.")
+    p.add_argument("sentence", help="the sentence, tokens separated by spaces")
+    p.add_argument("--model", "-m", required=True)
+    p.add_argument("--layer", type=int, default=None, help="0-based layer (default: every layer, one file each)")
+    p.add_argument("--head", type=int, default=None, help="0-based head (default: every head)")
+    p.add_argument("--output", "-o", default="attention.png", help="PNG file (with several layers: -L<n> added)")
+    args = p.parse_args(argv)
+    from pathlib import Path
+
+    from tagger import plots
+    from tagger.predict import Tagger
+
+    tagger = Tagger.load(args.model)
+    tokens = args.sentence.split()
+    layers = tagger.attention(tokens)
+    picked = range(len(layers)) if args.layer is None else [args.layer]
+    out = Path(args.output)
+    for layer in picked:
+        if not 0 <= layer < len(layers):
+            raise TaggerError(f"--layer {layer}: the model has layers 0..{len(layers) - 1}")
+        w, heads = layers[layer], None
+        if args.head is not None:
+            if not 0 <= args.head < w.shape[0]:
+                raise TaggerError(f"--head {args.head}: the model has heads 0..{w.shape[0] - 1}")
+            w, heads = w[args.head : args.head + 1], [args.head]
+        path = out if len(picked) == 1 else out.with_name(f"{out.stem}-L{layer}{out.suffix}")
+        print(plots.attention_maps(tokens, w, path, f"layer {layer}", heads))
     return 0
 
 

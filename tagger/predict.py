@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from tagger.batch import Batch
@@ -146,6 +147,19 @@ class Tagger:
         return [
             Prediction(tags[i], best_p[i] if want_probs else None, top[i] if k else None) for i in range(len(sentences))
         ]
+
+    @torch.inference_mode()
+    def attention(self, tokens: Sequence[str]) -> list[np.ndarray]:
+        """Attention weights for one sentence: per layer an array (heads, T_query, T_key)."""
+        attention_weights = getattr(self.net.encoder, "attention_weights", None)
+        if attention_weights is None:
+            raise TaggerError(f"a {self.meta['config']['model']['encoder']} model has no attention weights")
+        if not tokens:
+            raise TaggerError("no tokens to draw the attention of")
+        batch = self.vocab.batch([list(tokens)])
+        dev = self.device
+        batch = Batch(**{k: getattr(batch, k).to(dev) for k in ("word_ids", "char_ids", "char_index", "mask")})
+        return [w[0].float().cpu().numpy() for w in attention_weights(self.net.embed(batch), batch.mask)]
 
     @torch.inference_mode()
     def _predict_batch(self, sentences: list[list[str]], want_probs: bool, k: int) -> list[Prediction]:

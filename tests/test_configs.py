@@ -9,7 +9,8 @@ from tagger.config import parse_train_args
 from tagger.errors import TaggerError
 from tagger.models import build_model
 
-CONFIGS = sorted((ROOT / "configs").rglob("*.yaml"))
+CONFIGS = sorted(p for p in (ROOT / "configs").rglob("*.yaml") if "compare" not in p.parts)
+GRIDS = sorted((ROOT / "configs" / "compare").glob("*.yaml"))
 
 
 def test_there_are_configs_for_every_architecture_and_treebank():
@@ -53,3 +54,11 @@ def test_bad_options_name_the_key(argv, needle):
     with pytest.raises(TaggerError) as err:
         parse_train_args(argv)
     assert needle in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("grid", GRIDS, ids=lambda p: p.name)
+def test_every_comparison_grid_expands(grid):
+    from tagger.compare import expand, load_grid
+
+    runs = expand(load_grid(grid))
+    assert runs and len({r.key for r in runs}) < len(runs)  # each block's default run is shared, not retrained

@@ -1,0 +1,215 @@
+"""`tagger compare`: a grid of training runs (variants x seeds x training fractions) on the same data,
+each cached by its resolved config, evaluated on the test split; the report is built by tagger.report.
+
+A grid file (YAML):
+
+    treebank: hu_szeged                      # data of every run (train/dev/test splits)
+    configs: [configs/hu_szeged.yaml]        # train configs shared by every run, in order
+    overrides: {trainer.max_epochs: 30}      # dotted train options shared by every run
+    blocks:                                  # each block: its variants x seeds x fractions
+      - name: architectures
+        variants:
+          transformer: {model.encoder: transformer}
+          rnn: {model.encoder: rnn}
+          window_fc: {model.encoder: window_fc}
+        seeds: [1, 2, 3]
+        fractions: [0.1, 0.25, 0.5, 1.0]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from tagger.errors import TaggerError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Block:
+    name: str
+    variants: dict[str, dict]
+    seeds: list[int] = field(default_factory=lambda: [1])
+    fractions: list[float] = field(default_factory=lambda: [1.0])
+
+
+@dataclass
+class Grid:
+    treebank: str
+    configs: list[str]
+    overrides: dict
+    blocks: list[Block]
+
+
+@dataclass
+class Run:
+    block: str
+    variant: str
+    seed: int
+    fraction: float
+    argv: list[str]  # `tagger train` options, output directory excluded
+    key: str = ""  # hash of the resolved config
+
+    @property
+    def name(self) -> str:
+        return f"{self.variant}/seed{self.seed}/{self.fraction:g}"
+
+
+def _option(key: str, value) -> list[str]:
+    return [f"--{key}", value if isinstance(value, str) else json.dumps(value)]
+
+
+def load_grid(path: str | Path) -> Grid:
+    """Read and check a grid file; errors name the file and the key."""
+    path = Path(path)
+    if not path.is_file():
+        raise TaggerError("no such grid file", path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        line = getattr(getattr(e, "problem_mark", None), "line", None)
+        raise TaggerError(
+            f"not valid YAML: {getattr(e, 'problem', e)}", path, None if line is None else line + 1
+        ) from None
+    allowed = {"treebank", "configs", "overrides", "blocks"}
+    if not isinstance(raw, dict) or set(raw) - allowed or "treebank" not in raw or "blocks" not in raw:
+        unknown = sorted(set(raw) - allowed) if isinstance(raw, dict) else []
+        raise TaggerError(
+            f"a grid needs treebank and blocks (optional: configs, overrides); unknown keys: {unknown}", path
+        )
+    blocks = []
+    for i, b in enumerate(raw["blocks"] or []):
+        if not isinstance(b, dict) or set(b) - {"name", "variants", "seeds", "fractions"} or not b.get("variants"):
+            raise TaggerError(f"blocks[{i}]: needs name and variants (optional: seeds, fractions)", path)
+        blocks.append(
+            Block(str(b.get("name", f"block{i}")), dict(b["variants"]), b.get("seeds", [1]), b.get("fractions", [1.0]))
+        )
+    # config paths as written, or relative to the grid file
+    configs = [c if Path(c).exists() else str(path.parent / c) for c in raw.get("configs") or []]
+    return Grid(str(raw["treebank"]), configs, dict(raw.get("overrides") or {}), blocks)
+
+
+def expand(grid: Grid) -> list[Run]:
+    """Every run of every block, with its cache key: the sha256 of its resolved config, so that any change
+    of options or defaults is a new run. Two blocks may share a run (e.g. the 100% baseline): it is one
+    key, trained once, and listed under both."""
+    from tagger.config import parse_train_args
+
+    runs = []
+    for block in grid.blocks:
+        for variant, opts in block.variants.items():
+            for seed in block.seeds:
+                for fraction in block.fractions:
+                    argv = [a for c in grid.configs for a in ("--config", c)]
+                    argv += _option("data.treebank", grid.treebank)
+                    for k, v in {**grid.overrides, **(opts or {})}.items():
+                        argv += _option(k, v)
+                    argv += ["--seed", str(seed), "--data.train_fraction", str(fraction)]
+                    _, _, resolved, _ = parse_train_args(argv)
+                    resolved.pop("output_dir", None)
+                    key = hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()[:16]
+                    runs.append(Run(block.name, variant, seed, fraction, argv, key))
+    return runs
+
+
+def run_dir(out: Path, run: Run) -> Path:
+    return out / "runs" / run.key
+
+
+def execute(run: Run, out: Path) -> dict:
+    """Train (a fresh process: clean peak memory) and evaluate one run; results go to its directory."""
+    from tagger.conllu_io import read_conllu
+    from tagger.metrics import evaluate_tags
+    from tagger.predict import Tagger
+    from tagger.treebanks import fetch
+
+    d = run_dir(out, run)
+    cmd = [sys.executable, "-m", "tagger", "train", *run.argv, "--output-dir", str(d)]
+    cmd += ["--trainer.enable_progress_bar", "false"]
+    d.mkdir(parents=True, exist_ok=True)
+    with open(d / "train.log", "w") as logf:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=logf, text=True)
+        stdout = proc.stdout.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise TaggerError(f"run {run.name} failed; see its log", d / "train.log")
+    model = Path(stdout.strip().splitlines()[-1])
+    tagger = Tagger.load(model)
+    sentences = [s for s in read_conllu(fetch(_treebank(run), "test")) if len(s)]
+    forms = [s.forms for s in sentences]
+    gold = [s.column(tagger.label_column) for s in sentences]
+    pred = tagger.tag(forms)  # also the warm-up of the speed measurement
+    times = []
+    for _ in range(3):
+        tagger.vocab._memo.clear()  # encoding is part of tagging
+        t0 = time.perf_counter()
+        tagger.tag(forms)
+        times.append(time.perf_counter() - t0)
+    tokens_per_s = sum(map(len, forms)) / sorted(times)[1]
+    scores = evaluate_tags(gold, pred, forms, tagger.vocab.known)
+    summary = tagger.meta["training"]
+    result = {
+        "block": run.block,
+        "variant": run.variant,
+        "seed": run.seed,
+        "fraction": run.fraction,
+        "key": run.key,
+        "argv": run.argv,
+        "accuracy": scores["accuracy"],
+        "unknown_accuracy": scores["unknown_accuracy"],
+        "dev_accuracy": summary["best_dev_accuracy"],
+        "parameters": summary["parameters"],
+        "train_seconds": summary["train_seconds"],
+        "epochs": summary["epochs"],
+        "tokens_per_s": tokens_per_s,
+        "peak_rss_mb": usage.ru_maxrss / 1024,
+        "per_tag": scores["per_tag"],
+        "confusion": scores["confusion"],
+        "model": str(model),
+        "model_config": tagger.meta["config"]["model"],
+        "label_column": tagger.label_column,
+    }
+    # per-token predictions, for the paired significance tests and the accuracy-by-length plot
+    (d / "predictions.json").write_text(json.dumps(pred))
+    from tagger.fileutil import atomic_write
+
+    with atomic_write(d / "result.json") as f:  # written last: its presence marks a finished run
+        json.dump(result, f, indent=1)
+    return result
+
+
+def _treebank(run: Run) -> str:
+    i = run.argv.index("--data.treebank")
+    return run.argv[i + 1]
+
+
+def compare(grid_path: str | Path, out: str | Path) -> tuple[Grid, list[dict]]:
+    """Run (or reuse) every run of the grid; progress and ETA on stderr; returns the grid and one result
+    per (block, variant, seed, fraction)."""
+    grid = load_grid(grid_path)
+    out = Path(out)
+    runs = expand(grid)
+    unique = {r.key: r for r in runs}
+    todo = [r for r in unique.values() if not (run_dir(out, r) / "result.json").is_file()]
+    log.info("compare: %d runs, %d cached, %d to train", len(unique), len(unique) - len(todo), len(todo))
+    t0 = time.perf_counter()
+    for i, run in enumerate(todo, 1):
+        log.info("compare: training %s (%s), run %d of %d", run.name, run.block, i, len(todo))
+        execute(run, out)
+        eta = (time.perf_counter() - t0) / i * (len(todo) - i)
+        log.info("compare: %d/%d done, %d left, ETA %.0f min", i, len(todo), len(todo) - i, eta / 60)
+    results = []
+    for r in runs:
+        result = json.loads((run_dir(out, r) / "result.json").read_text())
+        results.append({**result, "block": r.block, "variant": r.variant})
+    return grid, results

@@ -1,0 +1,125 @@
+"""`tagger compare` and `tagger attention`: grid expansion, caching, and a real tiny grid end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT, run
+from tagger.compare import expand, load_grid
+from tagger.errors import TaggerError
+
+TINY = {
+    "model.dim": 32,
+    "model.n_layers": 1,
+    "model.embed.word_dim": 16,
+    "model.embed.char_dim": 8,
+    "model.embed.char_out": 16,
+    "model.transformer.n_heads": 2,
+    "trainer.max_steps": 12,
+    "trainer.enable_model_summary": False,
+}
+GRID = {
+    "treebank": "hu_szeged",
+    "configs": [str(ROOT / "configs/hu_szeged.yaml")],
+    "overrides": TINY,
+    "blocks": [
+        {
+            "name": "architectures",
+            "variants": {"transformer": {"model.encoder": "transformer"}, "window_fc": {"model.encoder": "window_fc"}},
+            "seeds": [1, 2],
+            "fractions": [0.5, 1.0],
+        },
+        # k2 at seed 1 and 100% is the same run as window_fc above: trained once, listed in both blocks
+        {
+            "name": "window",
+            "variants": {
+                "k0": {"model.window_fc.k": 0, "model.encoder": "window_fc"},
+                "k2": {"model.encoder": "window_fc"},
+            },
+        },
+    ],
+}
+
+
+def write_grid(tmp_path, grid=GRID) -> Path:
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump(grid))
+    return path
+
+
+def test_grid_expansion_and_keys(tmp_path):
+    runs = expand(load_grid(write_grid(tmp_path)))
+    assert len(runs) == 2 * 2 * 2 + 2
+    assert len({r.key for r in runs}) == 9  # k2/seed1/100% = window_fc/seed1/100%
+    k2 = next(r for r in runs if r.variant == "k2")
+    wf = next(r for r in runs if r.variant == "window_fc" and r.seed == 1 and r.fraction == 1.0)
+    assert k2.key == wf.key
+    # any change of a resolved option is a different run
+    other = {**GRID, "overrides": {**TINY, "trainer.max_steps": 13}}
+    assert not {r.key for r in expand(load_grid(write_grid(tmp_path, other)))} & {r.key for r in runs}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("treebank: x\n", "needs treebank and blocks"),
+        ("treebank: x\nblocks: [{name: a}]\n", "blocks[0]"),
+        ("a: [\n", "not valid YAML"),
+    ],
+)
+def test_bad_grid_files_are_clear_errors(tmp_path, text, message):
+    path = tmp_path / "g.yaml"
+    path.write_text(text)
+    with pytest.raises(TaggerError, match=message.replace("[", r"\[")):
+        load_grid(path)
+
+
+def test_unknown_option_in_a_grid_names_it(tmp_path):
+    bad = {**GRID, "overrides": {"model.n_layer": 2}}
+    rc, _, err = run(["compare", "--config", str(write_grid(tmp_path, bad)), "--out", str(tmp_path / "out")])
+    assert rc == 1 and "n_layer" in err and len(err.strip().splitlines()) == 1
+
+
+def test_compare_end_to_end_then_cached(tmp_path):
+    grid, out = write_grid(tmp_path), tmp_path / "report"
+    rc, stdout, err = run(["compare", "--config", str(grid), "--out", str(out)])
+    assert rc == 0, err[-3000:]
+    assert stdout.strip() == str(out / "report.md")
+    assert "9 to train" in err and "ETA" in err
+    report = (out / "report.md").read_text()
+    for figure in (
+        "learning_curve_architectures.png",
+        "per_tag_f1.png",
+        "confusion.png",
+        "accuracy_by_length.png",
+        "window_size.png",
+        "attention_saw.png",
+        "attention_long.png",
+    ):
+        assert (out / figure).stat().st_size > 1000 and f"]({figure})" in report
+    results = json.loads((out / "results.json").read_text())
+    assert len(results) == 10
+    for r in results:  # the report names every run
+        assert f"| {r['block']} | {r['variant']} | {r['seed']} | {r['fraction']:g} |" in report
+        assert f"runs/{r['key']}" in report
+    assert "p vs transformer (McNemar / bootstrap)" in report and "The two saws" in report
+    assert len((out / "results.csv").read_text().splitlines()) == 11
+
+    # a second run of the same grid trains nothing and writes the same results
+    rc, _, err = run(["compare", "--config", str(grid), "--out", str(out)])
+    assert rc == 0 and "9 cached, 0 to train" in err and "training" not in err
+    assert json.loads((out / "results.json").read_text()) == results
+
+
+def test_attention_command(tiny_model, tmp_path):
+    dest = tmp_path / "att.png"
+    rc, stdout, _ = run(
+        ["attention", "-m", str(tiny_model), "A kutya ugat .", "--layer", "0", "--head", "1", "-o", str(dest)]
+    )
+    assert rc == 0 and stdout.strip() == str(dest) and dest.stat().st_size > 1000
+    rc, _, err = run(["attention", "-m", str(tiny_model), "A kutya", "--layer", "5"])
+    assert rc == 1 and "--layer 5" in err

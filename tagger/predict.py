@@ -148,6 +148,11 @@ class Tagger:
             Prediction(tags[i], best_p[i] if want_probs else None, top[i] if k else None) for i in range(len(sentences))
         ]
 
+    def _batch(self, sentences: list[list[str]]) -> Batch:
+        b = self.vocab.batch(sentences)
+        dev = self.device
+        return Batch(**{k: getattr(b, k).to(dev) for k in ("word_ids", "char_ids", "char_index", "mask")})
+
     @torch.inference_mode()
     def attention(self, tokens: Sequence[str]) -> list[np.ndarray]:
         """Attention weights for one sentence: per layer an array (heads, T_query, T_key)."""
@@ -156,17 +161,13 @@ class Tagger:
             raise TaggerError(f"a {self.meta['config']['model']['encoder']} model has no attention weights")
         if not tokens:
             raise TaggerError("no tokens to draw the attention of")
-        batch = self.vocab.batch([list(tokens)])
-        dev = self.device
-        batch = Batch(**{k: getattr(batch, k).to(dev) for k in ("word_ids", "char_ids", "char_index", "mask")})
+        batch = self._batch([list(tokens)])
         return [w[0].float().cpu().numpy() for w in attention_weights(self.net.embed(batch), batch.mask)]
 
     @torch.inference_mode()
     def _predict_batch(self, sentences: list[list[str]], want_probs: bool, k: int) -> list[Prediction]:
-        batch = self.vocab.batch(sentences)
-        dev = self.device
-        batch = Batch(**{k: getattr(batch, k).to(dev) for k in ("word_ids", "char_ids", "char_index", "mask")})
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+        batch = self._batch(sentences)
+        with torch.autocast(batch.mask.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
             logits = self.net(batch).float()
         best = logits.argmax(-1).cpu().numpy()
         p = torch.softmax(logits, -1) if want_probs else None

@@ -12,6 +12,7 @@ import numpy as np
 from tagger import plots
 from tagger.compare import Grid
 from tagger.conllu_io import read_conllu
+from tagger.predict import Tagger
 from tagger.stats import mcnemar, mean_std, paired_bootstrap
 from tagger.treebanks import fetch
 
@@ -206,15 +207,11 @@ def write_report(grid: Grid, results: list[dict], out: Path) -> Path:
         saw = []
         for k in sorted(k_points):
             r = next(r for r in full if _encoder(r) == "window_fc" and r["model_config"]["window_fc"]["k"] == k)
-            from tagger.predict import Tagger
-
             saw.append(f"k={k}: {' '.join(Tagger.load(r['model']).tag([SAW])[0])}")
         lines += ["## The two saws", "", "`I saw a saw .` tagged by the windowed MLP: " + "; ".join(saw) + ".", ""]
 
     # ---------------------------------------------------------------------------- attention heat maps
     if best:
-        from tagger.predict import Tagger
-
         tagger = Tagger.load(by_variant[best][0]["model"])
         long = max(test, key=len).forms[:40]
         for name, tokens in (("saw", SAW), ("long", long)):

@@ -212,3 +212,13 @@ def test_bf16_precision_tags_like_fp32(model, szeged):
     assert abs(acc32 - acc16) < 0.01
     rc, out, _ = run(["predict", "-m", str(model), "-i", "tokens", "--precision", "bf16"], stdin="A kutya ugat .\n")
     assert rc == 0 and len(list(read_conllu(io.StringIO(out)))[0]) == 4
+
+
+def test_bf16_mixed_precision_training(tmp_path):
+    """The mixed-precision path (as on a GPU with --trainer.precision bf16-mixed), here on the CPU."""
+    path, _ = train_tiny(tmp_path / "bf16", "--trainer.precision", "bf16-mixed", "--trainer.max_steps", "20")
+    summary = json.loads((tmp_path / "bf16" / "training.json").read_text())
+    assert summary["global_steps"] == 20 and summary["best_dev_accuracy"] > 0
+    from tagger.predict import Tagger
+
+    assert len(Tagger.load(path).tag([["A", "kutya", "ugat", "."]])[0]) == 4

@@ -46,12 +46,19 @@ def write_report(grid: Grid, results: list[dict], out: Path) -> Path:
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for r in full:
         groups[(r["block"], r["variant"])].append(r)
-    by_variant: dict[str, list[dict]] = {}
-    for (_, variant), rs in groups.items():
-        by_variant.setdefault(variant, rs)
+    # a variant's label is its name, or "block: name" where two blocks use the same name (e.g. "1" head / layer)
+    blocks_of = defaultdict(set)
+    for block, variant in groups:
+        blocks_of[variant].add(block)
+    label = {k: k[1] if len(blocks_of[k[1]]) == 1 else f"{k[0]}: {k[1]}" for k in groups}
+    by_variant = {label[k]: rs for k, rs in groups.items()}
     attention_variants = {v: rs for v, rs in by_variant.items() if _encoder(rs[0]) == "transformer"}
-    baselines = {v: rs for v, rs in by_variant.items() if _encoder(rs[0]) != "transformer"}
     best = max(attention_variants, key=lambda v: np.mean([r["accuracy"] for r in attention_variants[v]]), default=None)
+    # the figures compare the best self-attention variant with the first block's other variants
+    first = grid.blocks[0]
+    show = ([best] if best else []) + [
+        label[(first.name, v)] for v in first.variants if (first.name, v) in label and label[(first.name, v)] != best
+    ]
 
     def significance(variant: str) -> str:
         if best is None or variant == best:
@@ -66,7 +73,8 @@ def write_report(grid: Grid, results: list[dict], out: Path) -> Path:
         sentences = np.concatenate([sentence_of + i * len(test) for i in range(len(seeds))])
         mc, bs = mcnemar(ca, cb), paired_bootstrap(ca, cb, sentences, n=1000)
         boot = f"{bs['p']:.2g}" if bs["p"] > 0 else "< 0.001"  # 1000 resamples
-        return f"{mc['p']:.2g} / {boot}"
+        mcp = f"{mc['p']:.2g}" if mc["p"] > 0 else "< 1e-300"  # below float range
+        return f"{mcp} / {boot}"
 
     lines = [
         f"# Comparison on {grid.treebank}",
@@ -99,7 +107,7 @@ def write_report(grid: Grid, results: list[dict], out: Path) -> Path:
                 f"| {v} | {opts} | {len(rs)} | {_pm([r['accuracy'] for r in rs])} "
                 f"| {_pm([r['unknown_accuracy'] or 0 for r in rs])} | {rs[0]['parameters'] / 1e6:.2f} M "
                 f"| {_pm([r['train_seconds'] for r in rs], 1 / 60, 1)} | {_pm([r['tokens_per_s'] for r in rs], 1, 0)} "
-                f"| {_pm([r['peak_rss_mb'] for r in rs], 1, 0)} | {significance(v)} |"
+                f"| {_pm([r['peak_rss_mb'] for r in rs], 1, 0)} | {significance(label[(block.name, v)])} |"
             )
         lines.append("")
 
@@ -137,7 +145,6 @@ def write_report(grid: Grid, results: list[dict], out: Path) -> Path:
 
     # ---------------------------------------------------------------------------- per-tag, confusion
     if by_variant:
-        show = ([best] if best else []) + list(baselines)
         f1 = {
             v: {
                 t: float(np.mean([r["per_tag"][t]["f1"] for r in by_variant[v] if t in r["per_tag"]]))

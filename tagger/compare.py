@@ -201,6 +201,7 @@ def compare(grid_path: str | Path, out: str | Path) -> tuple[Grid, list[dict]]:
     runs = expand(grid)
     unique = {r.key: r for r in runs}
     todo = [r for r in unique.values() if not (run_dir(out, r) / "result.json").is_file()]
+    todo.sort(key=lambda r: r.seed)  # seed by seed: a grid stopped early still has every variant for some seeds
     log.info("compare: %d runs, %d cached, %d to train", len(unique), len(unique) - len(todo), len(todo))
     t0 = time.perf_counter()
     for i, run in enumerate(todo, 1):

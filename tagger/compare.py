@@ -139,8 +139,13 @@ def execute(run: Run, out: Path) -> dict:
     d.mkdir(parents=True, exist_ok=True)
     with open(d / "train.log", "w") as logf:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=logf, text=True)
-        stdout = proc.stdout.read()
-        _, status, usage = os.wait4(proc.pid, 0)
+        try:
+            stdout = proc.stdout.read()
+            _, status, usage = os.wait4(proc.pid, 0)
+        except BaseException:  # interrupted: leave no training process behind
+            proc.kill()
+            proc.wait()
+            raise
     if os.waitstatus_to_exitcode(status) != 0:
         raise TaggerError(f"run {run.name} failed; see its log", d / "train.log")
     model = Path(stdout.strip().splitlines()[-1])

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -58,6 +57,7 @@ def worker(model: str, data: str, threads: int, precision: str, repeats: int, n_
     from torch.utils.flop_counter import FlopCounterMode
 
     from tagger.conllu_io import read_conllu
+    from tagger.fileutil import peak_rss_mb
     from tagger.metrics import evaluate_tags
     from tagger.predict import Tagger
 
@@ -109,7 +109,7 @@ def worker(model: str, data: str, threads: int, precision: str, repeats: int, n_
         "latency_p50_ms": 1000 * q[9],
         "latency_p95_ms": 1000 * q[18],
         "load_s": load_s,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
         "file_mb": os.path.getsize(model) / 2**20,
         "mflops_per_token": flops_per_token / 1e6,
         "gemm_gflops": {k: v / 1e9 for k, v in rates.items()},

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import subprocess
 import sys
 import time
@@ -141,12 +140,12 @@ def execute(run: Run, out: Path) -> dict:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=logf, text=True)
         try:
             stdout = proc.stdout.read()
-            _, status, usage = os.wait4(proc.pid, 0)
+            status = proc.wait()
         except BaseException:  # interrupted: leave no training process behind
             proc.kill()
             proc.wait()
             raise
-    if os.waitstatus_to_exitcode(status) != 0:
+    if status != 0:
         raise TaggerError(f"run {run.name} failed; see its log", d / "train.log")
     model = Path(stdout.strip().splitlines()[-1])
     tagger = Tagger.load(model)
@@ -177,7 +176,7 @@ def execute(run: Run, out: Path) -> dict:
         "train_seconds": summary["train_seconds"],
         "epochs": summary["epochs"],
         "tokens_per_s": tokens_per_s,
-        "peak_rss_mb": usage.ru_maxrss / 1024,
+        "peak_rss_mb": summary["peak_rss_mb"],  # the training process's own (wait4's would count ours too)
         "per_tag": scores["per_tag"],
         "confusion": scores["confusion"],
         "model": str(model),

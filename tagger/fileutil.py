@@ -34,3 +34,19 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator
     """Like open(path, mode) for writing, through a temporary file renamed into place on success."""
     with atomic_path(path) as tmp, open(tmp, mode, **kwargs) as f:
         yield f
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MiB. On Linux from /proc/self/status (VmHWM): getrusage's
+    ru_maxrss also counts the parent's memory at fork (Linux carries it over at exec), so it over-counts
+    a child started by a big parent."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -19,7 +19,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from tagger.config import TrainConfig
 from tagger.data import TaggerDataModule
 from tagger.errors import TaggerError
-from tagger.fileutil import atomic_path, atomic_write
+from tagger.fileutil import atomic_path, atomic_write, peak_rss_mb
 from tagger.modelfile import save_model_file
 from tagger.models import build_model
 from tagger.module import TaggerModule
@@ -110,6 +110,7 @@ def train(cfg: TrainConfig, trainer_kwargs: dict, resolved: dict, resume: bool =
         "train_seconds": round(seconds, 1),
         "best_dev_accuracy": None if best is None else float(best),
         "best_checkpoint": ckpt.best_model_path or None,
+        "peak_rss_mb": round(peak_rss_mb()),
     }
     path = out / MODEL_FILE
     if trainer.is_global_zero:

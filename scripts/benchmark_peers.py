@@ -26,15 +26,18 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 def word_features(sent: list[str], i: int) -> list[str]:
     w = sent[i]
+    low = w.lower()
     f = [
         "bias",
-        f"w={w.lower()}",
+        f"w={low}",
         f"p1={w[:1]}",
         f"p2={w[:2]}",
+        f"p3={w[:3]}",
         f"s1={w[-1:]}",
         f"s2={w[-2:]}",
         f"s3={w[-3:]}",
         f"s4={w[-4:]}",
+        f"len={min(len(w), 8)}",
         f"shape={''.join('X' if c.isupper() else 'x' if c.islower() else 'd' if c.isdigit() else c for c in w)[:6]}",
     ]
     if w.istitle():
@@ -45,13 +48,20 @@ def word_features(sent: list[str], i: int) -> list[str]:
         f.append("digit")
     if "-" in w:
         f.append("hyphen")
+    if i == 0:
+        f.append("first")
     for d in (-2, -1, 1, 2):
         j = i + d
         if 0 <= j < len(sent):
-            f.append(f"{d}:w={sent[j].lower()}")
-            f.append(f"{d}:s3={sent[j][-3:]}")
+            n = sent[j]
+            f += [f"{d}:w={n.lower()}", f"{d}:s2={n[-2:]}", f"{d}:s3={n[-3:]}"]
+            if n.istitle():
+                f.append(f"{d}:title")
         else:
             f.append(f"{d}:edge")
+    prev = sent[i - 1].lower() if i else "<s>"
+    nxt = sent[i + 1].lower() if i + 1 < len(sent) else "</s>"
+    f += [f"w-1|w={prev}|{low}", f"w|w+1={low}|{nxt}"]
     return f
 
 
@@ -80,7 +90,7 @@ def crf(train, test, out: Path) -> dict:
         trainer = pycrfsuite.Trainer(verbose=False)
         for forms, tags in train:
             trainer.append([word_features(forms, i) for i in range(len(forms))], tags)
-        trainer.set_params({"c1": 0.1, "c2": 0.01, "max_iterations": 150})
+        trainer.set_params({"c1": 0.1, "c2": 0.05, "max_iterations": 300})
         trainer.train(str(path))
     train_s = time.perf_counter() - t0
     tagger = pycrfsuite.Tagger()

@@ -15,7 +15,6 @@ import argparse
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -50,18 +49,6 @@ def train(treebank: str, encoder: str, seed: int, out: Path, extra: list[str], r
     if proc.returncode != 0:
         sys.exit(f"training failed, see {out.parent / f'{out.name}.log'}")
     return Path(proc.stdout.strip().splitlines()[-1])
-
-
-def tagging_speed(tagger: Tagger, sentences: list[list[str]], repeats: int = 3) -> float:
-    """Tokens per second tagging all sentences in batches, model loaded, after one warm-up pass."""
-    tagger.tag(sentences)
-    n = sum(map(len, sentences))
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        tagger.tag(sentences)
-        best = min(best, time.perf_counter() - t0)
-    return n / best
 
 
 def main() -> None:
@@ -99,7 +86,7 @@ def main() -> None:
                         "parameters": summary["parameters"],
                         "train_seconds": summary["train_seconds"],
                         "epochs": summary["epochs"],
-                        "tokens_per_s": tagging_speed(tagger, sentences),
+                        "tokens_per_s": tagger.tokens_per_second(sentences),
                         "model": str(model),
                     }
                 )

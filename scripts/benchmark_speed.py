@@ -73,14 +73,8 @@ def worker(model: str, data: str, threads: int, precision: str, repeats: int, n_
     pred = tagger.tag(forms)  # warm-up, and the accuracy
     gold = [s.column(tagger.label_column) for s in sentences]
     result = evaluate_tags(gold, pred, forms, tagger.vocab.known)
-    times = []
-    for _ in range(repeats):
-        tagger.vocab._memo.clear()  # encoding is part of what is timed
-        t0 = time.perf_counter()
-        tagger.tag(forms)
-        times.append(time.perf_counter() - t0)
-
-    tagger.vocab._memo.clear()
+    tokens_per_s = tagger.tokens_per_second(forms, repeats)
+    tagger.vocab.forget()
     latencies = []
     for f in forms[:n_latency]:
         t0 = time.perf_counter()
@@ -94,7 +88,6 @@ def worker(model: str, data: str, threads: int, precision: str, repeats: int, n_
             tagger.tag([f])
     flops_per_token = counter.get_total_flops() / sum(map(len, sample))
     rates = {"fp32": gemm_rate(torch.float32), "bf16": gemm_rate(torch.bfloat16)}
-    tokens_per_s = n_tokens / statistics.median(times)
     limit = rates[precision] / flops_per_token
     return {
         "model": model,

@@ -21,19 +21,29 @@ def _save(fig, path: Path) -> Path:
     return Path(path)
 
 
-def learning_curves(curves: dict[str, list[tuple[float, float, float]]], path: Path, title: str) -> Path:
-    """curves: variant -> [(fraction, mean accuracy, std)]."""
+def _curves(
+    curves: dict[str, list[tuple[float, float, float]]], path: Path, xlabel: str, title: str, log_x: bool
+) -> Path:
+    """curves: name -> [(x, mean accuracy, std)], drawn with error bars."""
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     for name, pts in curves.items():
         x, m, s = (np.array(v) for v in zip(*sorted(pts), strict=True))
-        ax.errorbar(100 * x, 100 * m, yerr=100 * s, marker="o", capsize=3, label=name)
-    ax.set_xscale("log")
-    ax.set_xlabel("training data used (%, log scale)")
+        ax.errorbar(x, 100 * m, yerr=100 * s, marker="o", capsize=3, label=name)
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend()
+    if len(curves) > 1:
+        ax.legend()
     return _save(fig, path)
+
+
+def learning_curves(curves: dict[str, list[tuple[float, float, float]]], path: Path, title: str) -> Path:
+    """curves: variant -> [(fraction, mean accuracy, std)]."""
+    percent = {name: [(100 * f, m, s) for f, m, s in pts] for name, pts in curves.items()}
+    return _curves(percent, path, "training data used (%, log scale)", title, log_x=True)
 
 
 def per_tag_f1(scores: dict[str, dict[str, float]], path: Path, title: str) -> Path:
@@ -80,14 +90,7 @@ def accuracy_by_length(series: dict[str, list[float]], bins: list[str], path: Pa
 
 def by_parameter(points: list[tuple[float, float, float]], path: Path, xlabel: str, title: str) -> Path:
     """points: (parameter value, mean accuracy, std)."""
-    x, m, s = (np.array(v) for v in zip(*sorted(points), strict=True))
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.errorbar(x, 100 * m, yerr=100 * s, marker="o", capsize=3)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return _curves({"": points}, path, xlabel, title, log_x=False)
 
 
 def attention_maps(

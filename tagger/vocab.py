@@ -157,6 +157,10 @@ class Vocab:
         chars[np.arange(chars.shape[1])[None, :] < char_lens[:, None]] = [i for _, c in entries for i in c]
         return Batch(*(torch.from_numpy(a) for a in (words, chars, char_index, mask)))
 
+    def forget(self) -> None:
+        """Empty the encoding memo (benchmarks: encoding is part of tagging)."""
+        self._memo.clear()
+
     def memorise(self, forms: Iterable[str]) -> None:
         """Encode the forms not yet in the memo, in one call to each tokenizer (a call has a fixed cost:
         a whole input's forms at once are ~2x faster than batch by batch)."""

@@ -264,14 +264,20 @@ def cmd_compare(argv: list[str]) -> int:
     p.add_argument("--config", required=True, help="grid YAML, e.g. configs/compare/hu_szeged.yaml")
     p.add_argument("--out", help="runs and report directory (default: runs/compare/<grid name>)")
     p.add_argument("--report", help="write the report (Markdown, PNG, JSON, CSV) here instead, e.g. to publish it")
+    p.add_argument(
+        "--jobs", "-j", type=int, default=1,
+        help="runs trained side by side, the CPU cores shared among them; speeds are still timed one at a time",
+    )
     args = p.parse_args(argv)
+    if args.jobs < 1:
+        raise TaggerError(f"--jobs {args.jobs}: needs at least 1")
     from pathlib import Path
 
     from tagger.compare import compare
     from tagger.report import write_report
 
     out = Path(args.out or Path("runs/compare") / Path(args.config).stem)
-    grid, results = compare(args.config, out)
+    grid, results = compare(args.config, out, jobs=args.jobs)
     print(write_report(grid, results, Path(args.report) if args.report else out))
     return 0
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import subprocess
 import sys
 import time
@@ -125,29 +126,34 @@ def run_dir(out: Path, run: Run) -> Path:
     return out / "runs" / run.key
 
 
-def execute(run: Run, out: Path) -> dict:
-    """Train (a fresh process: clean peak memory) and evaluate one run; results go to its directory."""
+def start(run: Run, out: Path, threads: int | None = None) -> subprocess.Popen:
+    """Start `tagger train` for one run (a fresh process: clean peak memory), its log in the run directory.
+    With ``threads``, torch and the tokenizers in that process use that many CPU threads."""
+    d = run_dir(out, run)
+    cmd = [sys.executable, "-m", "tagger", "train", *run.argv, "--output-dir", str(d)]
+    cmd += ["--trainer.enable_progress_bar", "false"]
+    env = dict(os.environ)
+    if threads:
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+        env["TOKENIZERS_PARALLELISM"] = "true" if threads > 1 else "false"
+    d.mkdir(parents=True, exist_ok=True)
+    with open(d / "train.log", "w") as logf:
+        return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=logf, env=env)
+
+
+def trained(run: Run, out: Path) -> bool:
+    return (run_dir(out, run) / "model.safetensors").is_file()  # written (atomically) when training ends
+
+
+def evaluate(run: Run, out: Path, train_threads: int | None = None) -> dict:
+    """Evaluate a trained run on the test split and time its tagging; results go to its directory."""
     from tagger.conllu_io import read_conllu
     from tagger.metrics import evaluate_tags
     from tagger.predict import Tagger
     from tagger.treebanks import fetch
 
     d = run_dir(out, run)
-    cmd = [sys.executable, "-m", "tagger", "train", *run.argv, "--output-dir", str(d)]
-    cmd += ["--trainer.enable_progress_bar", "false"]
-    d.mkdir(parents=True, exist_ok=True)
-    with open(d / "train.log", "w") as logf:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=logf, text=True)
-        try:
-            stdout = proc.stdout.read()
-            status = proc.wait()
-        except BaseException:  # interrupted: leave no training process behind
-            proc.kill()
-            proc.wait()
-            raise
-    if status != 0:
-        raise TaggerError(f"run {run.name} failed; see its log", d / "train.log")
-    model = Path(stdout.strip().splitlines()[-1])
+    model = d / "model.safetensors"
     tagger = Tagger.load(model)
     sentences = [s for s in read_conllu(fetch(_treebank(run), "test")) if len(s)]
     forms = [s.forms for s in sentences]
@@ -168,6 +174,7 @@ def execute(run: Run, out: Path) -> dict:
         "dev_accuracy": summary["best_dev_accuracy"],
         "parameters": summary["parameters"],
         "train_seconds": summary["train_seconds"],
+        "train_threads": train_threads,  # None: torch's default (all cores)
         "epochs": summary["epochs"],
         "tokens_per_s": tokens_per_s,
         "peak_rss_mb": summary["peak_rss_mb"],  # the training process's own (wait4's would count ours too)
@@ -191,22 +198,53 @@ def _treebank(run: Run) -> str:
     return run.argv[i + 1]
 
 
-def compare(grid_path: str | Path, out: str | Path) -> tuple[Grid, list[dict]]:
+def compare(grid_path: str | Path, out: str | Path, jobs: int = 1) -> tuple[Grid, list[dict]]:
     """Run (or reuse) every run of the grid; progress and ETA on stderr; returns the grid and one result
-    per (block, variant, seed, fraction)."""
+    per (block, variant, seed, fraction).
+
+    ``jobs`` runs train side by side, the CPU cores shared out among them (on a small machine several
+    one-thread trainings get more done than one multi-thread one). A run is evaluated and its tagging
+    speed timed only while no training runs, so that the speeds are measured on a quiet machine."""
     grid = load_grid(grid_path)
     out = Path(out)
     runs = expand(grid)
     unique = {r.key: r for r in runs}
     todo = [r for r in unique.values() if not (run_dir(out, r) / "result.json").is_file()]
     todo.sort(key=lambda r: r.seed)  # seed by seed: a grid stopped early still has every variant for some seeds
-    log.info("compare: %d runs, %d cached, %d to train", len(unique), len(unique) - len(todo), len(todo))
-    t0 = time.perf_counter()
-    for i, run in enumerate(todo, 1):
-        log.info("compare: training %s (%s), run %d of %d", run.name, run.block, i, len(todo))
-        execute(run, out)
-        eta = (time.perf_counter() - t0) / i * (len(todo) - i)
-        log.info("compare: %d/%d done, %d left, ETA %.0f min", i, len(todo), len(todo) - i, eta / 60)
+    to_train = [r for r in todo if not trained(r, out)]
+    log.info("compare: %d runs, %d cached, %d to train", len(unique), len(unique) - len(todo), len(to_train))
+    threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
+    pending, running, waiting = list(to_train), {}, [r for r in todo if r not in to_train]
+    t0, done = time.perf_counter(), 0
+    try:
+        while pending or running or waiting:
+            while pending and len(running) < jobs:
+                run = pending.pop(0)
+                log.info("compare: training %s (%s), run %d of %d", run.name, run.block, done + len(running) + 1,
+                         len(to_train))
+                running[run.key] = (run, start(run, out, threads))
+            for key, (run, proc) in list(running.items()):
+                if proc.poll() is None:
+                    continue
+                del running[key]
+                if proc.returncode != 0 or not trained(run, out):
+                    raise TaggerError(f"run {run.name} failed; see its log", run_dir(out, run) / "train.log")
+                done += 1
+                waiting.append(run)
+                eta = (time.perf_counter() - t0) / done * (len(to_train) - done)  # runs overlap: wall time per run
+                log.info("compare: %d/%d trained, %d left, ETA %.0f min", done, len(to_train), len(to_train) - done,
+                         eta / 60)
+            if not running:  # a quiet machine: evaluate and time what has been trained
+                for run in waiting:
+                    evaluate(run, out, threads)
+                waiting = []
+            else:
+                time.sleep(0.5)
+    except BaseException:  # interrupted or failed: leave no training process behind
+        for _, proc in running.values():
+            proc.kill()
+            proc.wait()
+        raise
     results = []
     for r in runs:
         result = json.loads((run_dir(out, r) / "result.json").read_text())

@@ -86,6 +86,16 @@ def write_report(grid: Grid, results: list[dict], out: Path) -> Path:
         "against each other one, paired by seed on the test tokens.",
         "",
     ]
+    threads = sorted({r.get("train_threads") or 0 for r in results})
+    if threads != [0]:  # some runs trained with `--jobs`: say so, their times are not single-run times
+        lines += [
+            "Training threads per run: "
+            + ", ".join("all cores (one run at a time)" if t == 0 else f"{t} (runs trained side by side, `--jobs`)"
+                        for t in threads)
+            + ". Train times are wall time per run with those threads; tagging speeds were timed with no "
+            "training running.",
+            "",
+        ]
     if grid.overrides:
         lines += ["Shared options: " + ", ".join(f"`--{k} {v}`" for k, v in grid.overrides.items()), ""]
 
@@ -257,6 +267,7 @@ def write_report(grid: Grid, results: list[dict], out: Path) -> Path:
             "dev_accuracy",
             "parameters",
             "train_seconds",
+            "train_threads",
             "epochs",
             "tokens_per_s",
             "peak_rss_mb",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -78,6 +79,11 @@ def test_bad_grid_files_are_clear_errors(tmp_path, text, message):
         load_grid(path)
 
 
+def test_jobs_must_be_positive(tmp_path):
+    rc, _, err = run(["compare", "--config", str(write_grid(tmp_path)), "--jobs", "0"])
+    assert rc != 0 and "--jobs 0" in err and len(err.strip().splitlines()) == 1
+
+
 def test_unknown_option_in_a_grid_names_it(tmp_path):
     bad = {**GRID, "overrides": {"model.n_layer": 2}}
     rc, _, err = run(["compare", "--config", str(write_grid(tmp_path, bad)), "--out", str(tmp_path / "out")])
@@ -86,10 +92,11 @@ def test_unknown_option_in_a_grid_names_it(tmp_path):
 
 def test_compare_end_to_end_then_cached(tmp_path):
     grid, out = write_grid(tmp_path), tmp_path / "report"
-    rc, stdout, err = run(["compare", "--config", str(grid), "--out", str(out)])
+    # two runs train side by side, one thread each; evaluation waits until neither is training
+    rc, stdout, err = run(["compare", "--config", str(grid), "--out", str(out), "--jobs", "2"])
     assert rc == 0, err[-3000:]
     assert stdout.strip() == str(out / "report.md")
-    assert "9 to train" in err and "ETA" in err
+    assert "9 to train" in err and "ETA" in err and "9/9 trained" in err
     report = (out / "report.md").read_text()
     for figure in (
         "learning_curve_architectures.png",
@@ -103,6 +110,8 @@ def test_compare_end_to_end_then_cached(tmp_path):
         assert (out / figure).stat().st_size > 1000 and f"]({figure})" in report
     results = json.loads((out / "results.json").read_text())
     assert len(results) == 10
+    assert {r["train_threads"] for r in results} == {max(1, (os.cpu_count() or 1) // 2)}
+    assert "side by side, `--jobs`" in report
     for r in results:  # the report names every run
         assert f"| {r['block']} | {r['variant']} | {r['seed']} | {r['fraction']:g} |" in report
         assert f"runs/{r['key']}" in report

@@ -21,6 +21,7 @@ class Batch:
     char_index: torch.Tensor  # (B, T) int64, row of char_ids for each token (0 for padding)
     mask: torch.Tensor  # (B, T) bool, True = real token
     labels: torch.Tensor | None = None  # (B, T) int64, -100 = padding
+    aux_labels: torch.Tensor | None = None  # (A, B, T) int64: auxiliary training targets, -100 = padding
 
     @property
     def n_tokens(self) -> int:
@@ -28,7 +29,10 @@ class Batch:
 
 
 def pad_batch(
-    word_ids: list[list[int]], char_ids: list[list[list[int]]], labels: list[list[int]] | None = None
+    word_ids: list[list[int]],
+    char_ids: list[list[list[int]]],
+    labels: list[list[int]] | None = None,
+    aux_labels: list[list[list[int]]] | None = None,
 ) -> Batch:
     """Pad encoded sentences into a Batch (vectorised: one numpy scatter per field)."""
     lengths = np.fromiter((len(w) for w in word_ids), dtype=np.int64, count=len(word_ids))
@@ -52,4 +56,10 @@ def pad_batch(
         lab = np.full(mask.shape, -100, dtype=np.int64)
         lab[mask] = [i for sent in labels for i in sent]
         batch.labels = torch.from_numpy(lab)
+    n_aux = len(aux_labels[0]) if aux_labels else 0  # per sentence: one label list per auxiliary column
+    if n_aux:
+        aux = np.full((n_aux, *mask.shape), -100, dtype=np.int64)
+        for a in range(n_aux):
+            aux[a][mask] = [i for sent in aux_labels for i in sent[a]]
+        batch.aux_labels = torch.from_numpy(aux)
     return batch

@@ -99,6 +99,23 @@ def load_grid(path: str | Path) -> Grid:
     return Grid(str(raw["treebank"]), configs, dict(raw.get("overrides") or {}), blocks)
 
 
+# Train options added after the first grids were run, each with its value that reproduces the behaviour
+# from before it existed. At that value an option is left out of a run's cache key, so that adding an
+# option does not turn every finished run into a new one. (A new option's default must keep the old
+# behaviour; add it here.)
+NEUTRAL_OPTIONS = {("data", "aux_columns"): [], ("optim", "aux_weight"): 0.5}
+
+
+def run_key(resolved: dict) -> str:
+    """The cache key of a run: sha256 of its resolved config, output directory and neutral options left out."""
+    resolved = json.loads(json.dumps(resolved))  # a deep copy
+    resolved.pop("output_dir", None)
+    for (section, name), neutral in NEUTRAL_OPTIONS.items():
+        if resolved.get(section, {}).get(name, neutral) == neutral:
+            resolved.get(section, {}).pop(name, None)
+    return hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def expand(grid: Grid) -> list[Run]:
     """Every run of every block, with its cache key: the sha256 of its resolved config, so that any change
     of options or defaults is a new run. Two blocks may share a run (e.g. the 100% baseline): it is one
@@ -116,9 +133,7 @@ def expand(grid: Grid) -> list[Run]:
                         argv += _option(k, v)
                     argv += ["--seed", str(seed), "--data.train_fraction", str(fraction)]
                     _, _, resolved, _ = parse_train_args(argv)
-                    resolved.pop("output_dir", None)
-                    key = hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()[:16]
-                    runs.append(Run(block.name, variant, seed, fraction, argv, key))
+                    runs.append(Run(block.name, variant, seed, fraction, argv, run_key(resolved)))
     return runs
 
 

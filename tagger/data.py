@@ -10,7 +10,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import datasets
@@ -50,6 +50,9 @@ class DataConfig:
         dev: CoNLL-U development file(s), for early stopping and model selection.
         test: CoNLL-U test file(s); never used by `train`, only recorded for `evaluate` and the benchmarks.
         label_column: the CoNLL-U column to predict: upos, xpos, feats or deprel.
+        aux_columns: other columns (e.g. [xpos, feats]) predicted as auxiliary training targets by extra
+            output layers that share the encoder (multi-task learning; see optim.aux_weight). Training
+            only: the model file tags label_column.
         mirror: directory or URL laid out like ../shared/treebanks to read treebanks from
             (default: $TAGGER_TREEBANK_MIRROR, else upstream).
         cache_dir: downloads and Arrow caches (default: $TAGGER_CACHE or ~/.cache/tagger).
@@ -65,6 +68,7 @@ class DataConfig:
     dev: str | list[str] | None = None
     test: str | list[str] | None = None
     label_column: str = "upos"
+    aux_columns: list[str] = field(default_factory=list)
     mirror: str | None = None
     cache_dir: str | None = None
     batch_size: int = 32
@@ -74,7 +78,7 @@ class DataConfig:
 
 
 def collate(columns: dict[str, list]) -> Batch:
-    return pad_batch(columns["word_ids"], columns["char_ids"], columns["labels"])
+    return pad_batch(columns["word_ids"], columns["char_ids"], columns["labels"], columns.get("aux_labels"))
 
 
 def _generate(path: str, sha256: str) -> Iterator[dict]:
@@ -104,25 +108,37 @@ def load_corpus(path: str | Path, cache_dir: str | Path | None = None) -> Datase
         raise
 
 
-def encode_corpus(corpus: Dataset, vocab: Vocab, label_column: str, fingerprint: str) -> Dataset:
-    """Add vocabulary ids; cached on disk under a fingerprint of the corpus, vocabulary and column."""
-    column_index(label_column)  # validates the name
+def encode_corpus(
+    corpus: Dataset, vocab: Vocab, label_column: str, fingerprint: str, aux_columns: list[str] = ()
+) -> Dataset:
+    """Add vocabulary ids; cached on disk under a fingerprint of the corpus, vocabulary and columns."""
+    for c in (label_column, *aux_columns):
+        column_index(c)  # validates the name
 
     def encode(batch: dict[str, list]) -> dict[str, list]:
         forms = batch["forms"]
-        return {
+        out = {
             "word_ids": vocab.encode_words(forms),
             "char_ids": vocab.encode_chars(forms),
             "labels": [vocab.encode_tags(t) for t in batch[label_column]],
             "length": [len(f) for f in forms],
         }
+        if aux_columns:  # per sentence, one id list per auxiliary column
+            out["aux_labels"] = [
+                [vocab.encode_aux(c, batch[c][i]) for c in aux_columns] for i in range(len(forms))
+            ]
+        return out
 
-    key = hashlib.sha256(f"{corpus._fingerprint}|{fingerprint}|{label_column}".encode()).hexdigest()[:32]
+    columns = label_column + "".join(f"+{c}" for c in aux_columns)
+    key = hashlib.sha256(f"{corpus._fingerprint}|{fingerprint}|{columns}".encode()).hexdigest()[:32]
+    features = ENCODED_FEATURES
+    if aux_columns:
+        features = Features({**ENCODED_FEATURES, "aux_labels": List(List(Value("int32")))})
     return corpus.map(
         encode,
         batched=True,
         remove_columns=corpus.column_names,
-        features=ENCODED_FEATURES,
+        features=features,
         new_fingerprint=key,
         desc="encoding",
     )
@@ -248,7 +264,11 @@ class TaggerDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.encoded:
             return
-        column_index(self.cfg.label_column)
+        aux = list(self.cfg.aux_columns)
+        for c in (self.cfg.label_column, *aux):
+            column_index(c)
+        if self.cfg.label_column in aux or len(set(aux)) < len(aux):
+            raise TaggerError(f"data.aux_columns {aux}: each column once, and not the label column")
         train = self._corpus("train")
         if train is None:
             raise TaggerError("no training data: set data.treebank or data.train")
@@ -256,13 +276,9 @@ class TaggerDataModule(L.LightningDataModule):
         if self.vocab is None:
             # One vocabulary over all training files, read in slices: memory grows with the number of
             # distinct words, not with the corpus.
-            column = self.cfg.label_column
-            pairs = (
-                (f, t)
-                for b in train.select_columns(["forms", column]).iter(1000)
-                for f, t in zip(b["forms"], b[column], strict=True)
-            )
-            self.vocab = Vocab.build(pairs, self.vocab_cfg)
+            names = ["forms", self.cfg.label_column, *aux]
+            rows = (row for b in train.select_columns(names).iter(1000) for row in zip(*(b[n] for n in names)))
+            self.vocab = Vocab.build(rows, self.vocab_cfg, aux)
             log.info(
                 "vocabulary: %d words, %d characters, %d tags",
                 self.vocab.n_words,
@@ -270,10 +286,10 @@ class TaggerDataModule(L.LightningDataModule):
                 self.vocab.n_tags,
             )
         fp = hashlib.sha256(json.dumps(self.vocab.to_dict(), sort_keys=True).encode()).hexdigest()
-        self.encoded["train"] = encode_corpus(train, self.vocab, self.cfg.label_column, fp)
+        self.encoded["train"] = encode_corpus(train, self.vocab, self.cfg.label_column, fp, aux)
         dev = self._corpus("dev")
         if dev is not None:
-            self.encoded["dev"] = encode_corpus(dev, self.vocab, self.cfg.label_column, fp)
+            self.encoded["dev"] = encode_corpus(dev, self.vocab, self.cfg.label_column, fp, aux)
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         corpus = TorchCorpus(self.encoded[split])

@@ -30,6 +30,7 @@ class OptimConfig:
         schedule: after warm-up: cosine or linear decay to min_lr_ratio * lr over the run, or constant.
         min_lr_ratio: final learning rate as a fraction of lr.
         label_smoothing: cross-entropy label smoothing.
+        aux_weight: weight of each auxiliary column's loss (data.aux_columns) beside the main loss.
     """
 
     lr: float = 3e-3
@@ -39,6 +40,7 @@ class OptimConfig:
     schedule: Literal["cosine", "linear", "constant"] = "cosine"
     min_lr_ratio: float = 0.05
     label_smoothing: float = 0.0
+    aux_weight: float = 0.5
 
 
 def lr_factor(step: int, warmup: int, total: float, schedule: str, min_ratio: float) -> float:
@@ -69,10 +71,14 @@ class TaggerModule(L.LightningModule):
         return self.net(batch)
 
     def _step(self, batch: Batch, stage: str) -> torch.Tensor:
-        logits = self(batch)  # (B, T, n_tags)
+        if self.net.aux_out and batch.aux_labels is not None:
+            logits, aux_logits = self.net(batch, aux=True)  # (B, T, n_tags), [(B, T, n_a)]
+        else:
+            logits, aux_logits = self(batch), []
         labels = batch.labels
-        trainable = (labels >= 0) & (labels < self.n_tags)
-        loss = F.cross_entropy(logits[trainable].float(), labels[trainable], label_smoothing=self.optim.label_smoothing)
+        loss = self._loss(logits, labels)
+        for a, aux in enumerate(aux_logits):
+            loss = loss + self.optim.aux_weight * self._loss(aux, batch.aux_labels[a])
         n = batch.n_tokens
         metric = self.acc[f"{stage}_acc"]
         metric(logits.argmax(-1)[batch.mask], labels[batch.mask])
@@ -80,6 +86,13 @@ class TaggerModule(L.LightningModule):
         self.log(f"{stage}/loss", loss, batch_size=n, prog_bar=True, sync_dist=sync, on_epoch=True, on_step=not sync)
         self.log(f"{stage}/acc", metric, batch_size=n, prog_bar=True, on_epoch=True, on_step=False)
         return loss
+
+    def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        # labels >= the class count: seen only outside training, ignored (and -100: padding)
+        trainable = (labels >= 0) & (labels < logits.shape[-1])
+        if not trainable.any():
+            return logits.sum() * 0.0
+        return F.cross_entropy(logits[trainable].float(), labels[trainable], label_smoothing=self.optim.label_smoothing)
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         loss = self._step(batch, "train")

@@ -59,7 +59,8 @@ def train(cfg: TrainConfig, trainer_kwargs: dict, resolved: dict, resume: bool =
     dm.prepare_data()
     dm.setup("fit")
     vocab = dm.vocab
-    net = build_model(cfg.model, vocab.n_words, vocab.n_chars, vocab.n_tags)
+    aux_sizes = [len(vocab.aux_tags[c]) for c in cfg.data.aux_columns]
+    net = build_model(cfg.model, vocab.n_words, vocab.n_chars, vocab.n_tags, aux_sizes)
     module = TaggerModule(net, cfg.optim, vocab.n_tags)
     n_params = sum(p.numel() for p in net.parameters())
     log.info("model: %s encoder, %d parameters", cfg.model.encoder, n_params)
@@ -121,7 +122,7 @@ def train(cfg: TrainConfig, trainer_kwargs: dict, resolved: dict, resume: bool =
             "data_sha256": dm.checksums,
             "training": summary,
         }
-        save_model_file(path, module.net.state_dict(), meta)
+        save_model_file(path, module.net.tagging_state_dict(), meta)
         with atomic_write(out / "training.json") as f:
             json.dump(summary, f, indent=2)
         log.info("training summary: %s", json.dumps(summary))

@@ -59,9 +59,20 @@ def _char_tokenizer() -> Tokenizer:
 class Vocab:
     """Maps words to ids, words to character ids, and tags to ids; knows the training words."""
 
-    def __init__(self, words: Tokenizer, chars: Tokenizer, tags: list[str], known: Iterable[str], max_word_chars: int):
+    def __init__(
+        self,
+        words: Tokenizer,
+        chars: Tokenizer,
+        tags: list[str],
+        known: Iterable[str],
+        max_word_chars: int,
+        aux_tags: dict[str, list[str]] | None = None,
+    ):
         self.words, self.chars, self.tags = words, chars, list(tags)
         self.tag_index = {t: i for i, t in enumerate(self.tags)}
+        # label sets of the auxiliary training targets (other CoNLL-U columns), by column
+        self.aux_tags = {c: list(t) for c, t in (aux_tags or {}).items()}
+        self._aux_index = {c: {t: i for i, t in enumerate(ts)} for c, ts in self.aux_tags.items()}
         self._memo: dict[str, tuple[int, list[int]]] = {}  # form -> (word id, char ids), see batch()
         self.known = frozenset(known)  # every form seen in training, for unknown-word accuracy
         self.max_word_chars = max_word_chars
@@ -69,13 +80,18 @@ class Vocab:
         assert chars.token_to_id(BOW) == BOW_ID and chars.token_to_id(EOW) == EOW_ID
 
     @classmethod
-    def build(cls, sentences: Iterable[tuple[list[str], list[str]]], cfg: VocabConfig) -> Vocab:
-        """Build from (forms, tags) pairs of the training data."""
+    def build(cls, sentences: Iterable[tuple], cfg: VocabConfig, aux_columns: Iterable[str] = ()) -> Vocab:
+        """Build from (forms, tags) pairs of the training data, or (forms, tags, *aux) tuples with one label
+        list per auxiliary column."""
+        aux_columns = list(aux_columns)
         counts: Counter[str] = Counter()  # memory grows with the distinct forms, not the corpus
         tags: set[str] = set()
-        for forms, labels in sentences:
+        aux: list[set[str]] = [set() for _ in aux_columns]
+        for forms, labels, *aux_labels in sentences:
             counts.update(forms)
             tags.update(labels)
+            for seen, labels_of_column in zip(aux, aux_labels, strict=True):
+                seen.update(labels_of_column)
 
         def forms_seen() -> Iterator[str]:  # the training tokens again, as the tokenizers' trainers count them
             for form, n in counts.items():
@@ -98,7 +114,8 @@ class Vocab:
                 min_frequency=cfg.char_min_freq, special_tokens=[PAD, UNK, BOW, EOW], show_progress=False
             ),
         )
-        return cls(words, chars, sorted(tags), counts.keys(), cfg.max_word_chars)
+        aux_tags = {c: sorted(seen) for c, seen in zip(aux_columns, aux, strict=True)}
+        return cls(words, chars, sorted(tags), counts.keys(), cfg.max_word_chars, aux_tags)
 
     @property
     def n_words(self) -> int:
@@ -176,17 +193,25 @@ class Vocab:
         """Tag ids; a tag unseen in training gets id n_tags (never predicted, ignored by the loss)."""
         return [self.tag_index.get(t, self.n_tags) for t in tags]
 
+    def encode_aux(self, column: str, tags: list[str]) -> list[int]:
+        """Ids of an auxiliary column's labels; unseen ones get the column's label count (ignored)."""
+        index = self._aux_index[column]
+        return [index.get(t, len(index)) for t in tags]
+
     def decode_tags(self, ids: np.ndarray | list[int]) -> list[str]:
         return [self.tags[i] for i in ids]
 
     def to_dict(self) -> dict:
-        return {
+        d = {
             "words": json.loads(self.words.to_str()),
             "chars": json.loads(self.chars.to_str()),
             "tags": self.tags,
             "known": sorted(self.known),
             "max_word_chars": self.max_word_chars,
         }
+        if self.aux_tags:  # absent otherwise: vocabularies (and their data caches) as before
+            d["aux_tags"] = self.aux_tags
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> Vocab:
@@ -196,4 +221,5 @@ class Vocab:
             d["tags"],
             d["known"],
             d["max_word_chars"],
+            d.get("aux_tags"),
         )

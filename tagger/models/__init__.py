@@ -25,11 +25,11 @@ ENCODERS: dict[str, Callable[[int, ModelConfig], nn.Module]] = {
 }
 
 
-def build_model(cfg: ModelConfig, n_words: int, n_chars: int, n_tags: int) -> TaggerNet:
+def build_model(cfg: ModelConfig, n_words: int, n_chars: int, n_tags: int, aux_sizes=()) -> TaggerNet:
     if cfg.encoder not in ENCODERS:
         raise ValueError(f"unknown encoder {cfg.encoder!r}; choose one of {', '.join(ENCODERS)}")
     embed = Embedder(n_words, n_chars, cfg.embed)
-    return TaggerNet(embed, ENCODERS[cfg.encoder](embed.output_dim, cfg), n_tags, cfg.dropout)
+    return TaggerNet(embed, ENCODERS[cfg.encoder](embed.output_dim, cfg), n_tags, cfg.dropout, aux_sizes)
 
 
 __all__ = [

@@ -9,15 +9,29 @@ from tagger.models.embeddings import Embedder
 
 
 class TaggerNet(nn.Module):
-    """A batch (see tagger.batch.Batch: word_ids, char_ids, char_index, mask) -> (B, T, n_tags) logits."""
+    """A batch (see tagger.batch.Batch: word_ids, char_ids, char_index, mask) -> (B, T, n_tags) logits.
 
-    def __init__(self, embed: Embedder, encoder: nn.Module, n_tags: int, dropout: float):
+    ``aux_sizes``: label counts of auxiliary targets (other CoNLL-U columns), each predicted by its own
+    linear layer over the same encoder states; used in training only (``forward(batch, aux=True)``).
+    """
+
+    def __init__(self, embed: Embedder, encoder: nn.Module, n_tags: int, dropout: float, aux_sizes=()):
         super().__init__()
         self.embed, self.encoder = embed, encoder
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(encoder.output_dim, n_tags)
+        # Initialised without advancing the global random stream: the rest of the run (dropout masks...)
+        # is then the same with or without auxiliary heads, a paired comparison.
+        with torch.random.fork_rng(devices=[]):
+            self.aux_out = nn.ModuleList(nn.Linear(encoder.output_dim, n) for n in aux_sizes)
 
-    def forward(self, batch) -> torch.Tensor:
+    def forward(self, batch, aux: bool = False) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
         x = self.embed(batch)  # (B, T, E)
-        h = self.encoder(x, batch.mask)  # (B, T, D)
-        return self.out(self.dropout(h))
+        h = self.dropout(self.encoder(x, batch.mask))  # (B, T, D)
+        if aux:
+            return self.out(h), [head(h) for head in self.aux_out]
+        return self.out(h)
+
+    def tagging_state_dict(self) -> dict[str, torch.Tensor]:
+        """The weights tagging needs: everything but the auxiliary training heads."""
+        return {k: v for k, v in self.state_dict().items() if not k.startswith("aux_out.")}

@@ -1,0 +1,88 @@
+"""Auxiliary training targets (data.aux_columns): other CoNLL-U columns predicted by extra heads."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from safetensors import safe_open
+
+from conftest import ROOT, run, train_tiny
+from tagger.batch import pad_batch
+from tagger.compare import expand, load_grid
+from tagger.modelfile import read_model_file
+from tagger.predict import Tagger
+from tagger.vocab import Vocab, VocabConfig
+
+SENTS = [
+    (["I", "saw", "a", "saw"], ["PRON", "VERB", "DET", "NOUN"], ["PRP", "VBD", "DT", "NN"]),
+    (["Saws", "cut"], ["NOUN", "VERB"], ["NNS", "VBP"]),
+]
+
+
+def test_vocab_keeps_an_auxiliary_label_set_per_column():
+    v = Vocab.build(SENTS, VocabConfig(min_freq=1), aux_columns=["xpos"])
+    assert v.aux_tags == {"xpos": ["DT", "NN", "NNS", "PRP", "VBD", "VBP"]}
+    assert v.encode_aux("xpos", ["NN", "VBZ"]) == [1, 6]  # unseen: the label count, ignored by the loss
+    again = Vocab.from_dict(v.to_dict())
+    assert again.aux_tags == v.aux_tags and again.encode_aux("xpos", ["PRP"]) == [3]
+    plain = Vocab.build([s[:2] for s in SENTS], VocabConfig(min_freq=1))
+    assert "aux_tags" not in plain.to_dict()  # vocabularies without auxiliary columns are as before
+
+
+def test_padded_auxiliary_labels():
+    b = pad_batch([[5, 6, 7], [8]], [[[1], [2], [3]], [[4]]], [[0, 1, 2], [3]], [[[1, 2, 3], [4, 5, 6]], [[7], [8]]])
+    assert b.aux_labels.shape == (2, 2, 3)
+    assert b.aux_labels[0].tolist() == [[1, 2, 3], [7, -100, -100]]
+    assert b.aux_labels[1].tolist() == [[4, 5, 6], [8, -100, -100]]
+
+
+def _tagging_weights(path):
+    with safe_open(str(path), framework="pt") as f:
+        return {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+
+
+def test_auxiliary_loss_trains_the_shared_encoder_and_is_not_exported(tmp_path):
+    # Szeged has FEATS (XPOS is empty there); a weight of 0 must leave training exactly as without heads
+    plain, _ = train_tiny(tmp_path / "plain")
+    zero, _ = train_tiny(tmp_path / "zero", "--data.aux_columns", "[feats]", "--optim.aux_weight", "0")
+    aux, _ = train_tiny(tmp_path / "aux", "--data.aux_columns", "[feats]")
+    w_plain, w_zero, w_aux = (_tagging_weights(p) for p in (plain, zero, aux))
+    assert set(w_plain) == set(w_zero) == set(w_aux)  # the auxiliary heads are training-only
+    assert not any(k.startswith("aux_out") for k in w_aux)
+    # weight 0: the same run up to float rounding (the clipping norm also sums the heads' zero gradients,
+    # in another order); weight 0.5: the encoder learns from the auxiliary targets
+    drift = max(float((w_plain[k] - w_zero[k]).abs().max()) for k in w_plain)
+    change = max(float((w_plain[k] - w_aux[k]).abs().max()) for k in w_plain if k.startswith("encoder."))
+    print(f"max weight difference: weight 0 {drift:.2e}, weight 0.5 {change:.2e}")
+    assert drift < 1e-4 and change > 100 * drift
+    _, meta = read_model_file(aux)
+    assert len(meta["vocab"]["aux_tags"]["feats"]) > 100 and meta["config"]["data"]["aux_columns"] == ["feats"]
+    tags = Tagger.load(aux).tag([["A", "kutya", "ugat", "."]])[0]
+    assert len(tags) == 4 and set(tags) <= set(meta["vocab"]["tags"])
+
+
+@pytest.mark.parametrize(("value", "message"), [("[lemma]", "lemma"), ("[upos]", "not the label column")])
+def test_bad_auxiliary_columns_are_named(tmp_path, value, message):
+    rc, _, err = run(
+        ["train", "--config", str(ROOT / "configs/hu_szeged.yaml"), "--data.aux_columns", value,
+         "--trainer.max_steps", "1", "--output-dir", str(tmp_path)]
+    )  # fmt: skip
+    assert rc == 1 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_new_option_at_its_neutral_value_keeps_finished_runs(tmp_path):
+    grid = {
+        "treebank": "hu_szeged",
+        "configs": [str(ROOT / "configs/hu_szeged.yaml")],
+        "blocks": [{"name": "b", "variants": {"t": {"model.encoder": "transformer"}}}],
+    }
+    keys = {}
+    for name, extra in {
+        "default": {},
+        "neutral": {"data.aux_columns": [], "optim.aux_weight": 0.5},
+        "aux": {"data.aux_columns": ["feats"]},
+    }.items():
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump({**grid, "overrides": extra}))
+        keys[name] = expand(load_grid(path))[0].key
+    assert keys["default"] == keys["neutral"] != keys["aux"]

@@ -265,7 +265,10 @@ def cmd_compare(argv: list[str]) -> int:
     p.add_argument("--out", help="runs and report directory (default: runs/compare/<grid name>)")
     p.add_argument("--report", help="write the report (Markdown, PNG, JSON, CSV) here instead, e.g. to publish it")
     p.add_argument(
-        "--jobs", "-j", type=int, default=1,
+        "--jobs",
+        "-j",
+        type=int,
+        default=1,
         help="runs trained side by side, the CPU cores shared among them; speeds are still timed one at a time",
     )
     args = p.parse_args(argv)

@@ -18,6 +18,7 @@ A grid file (YAML):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -156,21 +157,34 @@ def start(run: Run, out: Path, threads: int | None = None) -> subprocess.Popen:
         return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=logf, env=env)
 
 
+def model_path(out: Path, run: Run) -> Path:
+    from tagger.train import MODEL_FILE
+
+    return run_dir(out, run) / MODEL_FILE
+
+
 def trained(run: Run, out: Path) -> bool:
-    return (run_dir(out, run) / "model.safetensors").is_file()  # written (atomically) when training ends
+    return model_path(out, run).is_file()  # written (atomically) when training ends
+
+
+@functools.cache
+def _test_sentences(treebank: str) -> list:
+    """A treebank's test sentences, parsed once for all the runs evaluated on them."""
+    from tagger.conllu_io import read_conllu
+    from tagger.treebanks import fetch
+
+    return [s for s in read_conllu(fetch(treebank, "test")) if len(s)]
 
 
 def evaluate(run: Run, out: Path, train_threads: int | None = None) -> dict:
     """Evaluate a trained run on the test split and time its tagging; results go to its directory."""
-    from tagger.conllu_io import read_conllu
     from tagger.metrics import evaluate_tags
     from tagger.predict import Tagger
-    from tagger.treebanks import fetch
 
     d = run_dir(out, run)
-    model = d / "model.safetensors"
+    model = model_path(out, run)
     tagger = Tagger.load(model)
-    sentences = [s for s in read_conllu(fetch(_treebank(run), "test")) if len(s)]
+    sentences = _test_sentences(_treebank(run))
     forms = [s.forms for s in sentences]
     gold = [s.column(tagger.label_column) for s in sentences]
     pred = tagger.tag(forms)
@@ -235,8 +249,13 @@ def compare(grid_path: str | Path, out: str | Path, jobs: int = 1) -> tuple[Grid
         while pending or running or waiting:
             while pending and len(running) < jobs:
                 run = pending.pop(0)
-                log.info("compare: training %s (%s), run %d of %d", run.name, run.block, done + len(running) + 1,
-                         len(to_train))
+                log.info(
+                    "compare: training %s (%s), run %d of %d",
+                    run.name,
+                    run.block,
+                    done + len(running) + 1,
+                    len(to_train),
+                )
                 running[run.key] = (run, start(run, out, threads))
             for key, (run, proc) in list(running.items()):
                 if proc.poll() is None:
@@ -247,8 +266,9 @@ def compare(grid_path: str | Path, out: str | Path, jobs: int = 1) -> tuple[Grid
                 done += 1
                 waiting.append(run)
                 eta = (time.perf_counter() - t0) / done * (len(to_train) - done)  # runs overlap: wall time per run
-                log.info("compare: %d/%d trained, %d left, ETA %.0f min", done, len(to_train), len(to_train) - done,
-                         eta / 60)
+                log.info(
+                    "compare: %d/%d trained, %d left, ETA %.0f min", done, len(to_train), len(to_train) - done, eta / 60
+                )
             if not running:  # a quiet machine: evaluate and time what has been trained
                 for run in waiting:
                     evaluate(run, out, threads)

@@ -124,9 +124,7 @@ def encode_corpus(
             "length": [len(f) for f in forms],
         }
         if aux_columns:  # per sentence, one id list per auxiliary column
-            out["aux_labels"] = [
-                [vocab.encode_aux(c, batch[c][i]) for c in aux_columns] for i in range(len(forms))
-            ]
+            out["aux_labels"] = [[vocab.encode_aux(c, batch[c][i]) for c in aux_columns] for i in range(len(forms))]
         return out
 
     columns = label_column + "".join(f"+{c}" for c in aux_columns)
@@ -277,7 +275,9 @@ class TaggerDataModule(L.LightningDataModule):
             # One vocabulary over all training files, read in slices: memory grows with the number of
             # distinct words, not with the corpus.
             names = ["forms", self.cfg.label_column, *aux]
-            rows = (row for b in train.select_columns(names).iter(1000) for row in zip(*(b[n] for n in names)))
+            rows = (
+                row for b in train.select_columns(names).iter(1000) for row in zip(*(b[n] for n in names), strict=True)
+            )
             self.vocab = Vocab.build(rows, self.vocab_cfg, aux)
             log.info(
                 "vocabulary: %d words, %d characters, %d tags",

@@ -71,14 +71,13 @@ class TaggerModule(L.LightningModule):
         return self.net(batch)
 
     def _step(self, batch: Batch, stage: str) -> torch.Tensor:
-        if self.net.aux_out and batch.aux_labels is not None:
-            logits, aux_logits = self.net(batch, aux=True)  # (B, T, n_tags), [(B, T, n_a)]
-        else:
-            logits, aux_logits = self(batch), []
+        h = self.net.features(batch)
+        logits = self.net.out(h)  # (B, T, n_tags)
         labels = batch.labels
         loss = self._loss(logits, labels)
-        for a, aux in enumerate(aux_logits):
-            loss = loss + self.optim.aux_weight * self._loss(aux, batch.aux_labels[a])
+        if batch.aux_labels is not None:  # auxiliary targets: one head per column, on the same states
+            for head, aux_labels in zip(self.net.aux_out, batch.aux_labels, strict=True):
+                loss = loss + self.optim.aux_weight * self._loss(head(h), aux_labels)
         n = batch.n_tokens
         metric = self.acc[f"{stage}_acc"]
         metric(logits.argmax(-1)[batch.mask], labels[batch.mask])

@@ -53,22 +53,25 @@ def write_report(grid: Grid, results: list[dict], out: Path) -> Path:
     label = {k: k[1] if len(blocks_of[k[1]]) == 1 else f"{k[0]}: {k[1]}" for k in groups}
     by_variant = {label[k]: rs for k, rs in groups.items()}
     attention_variants = {v: rs for v, rs in by_variant.items() if _encoder(rs[0]) == "transformer"}
+
     def mean_acc(v: str) -> float:
         return float(np.mean([r["accuracy"] for r in by_variant[v]]))
 
     # The reference self-attention model: the best one of the first block (the main comparison, usually
     # with the most seeds), else the best anywhere; a single-seed ablation that happens to score higher
     # does not replace it. The figures compare it with the first block's other variants.
+    def names_of(block) -> list[str]:
+        """The labels of a block's variants that have results at 100%."""
+        return [label[(block.name, v)] for v in block.variants if (block.name, v) in label]
+
     first = grid.blocks[0]
-    in_first = [label[(first.name, v)] for v in first.variants if label.get((first.name, v)) in attention_variants]
+    in_first = [v for v in names_of(first) if v in attention_variants]
     best = max(in_first or attention_variants, key=mean_acc, default=None)
-    show = ([best] if best else []) + [
-        label[(first.name, v)] for v in first.variants if (first.name, v) in label and label[(first.name, v)] != best
-    ]
+    show = ([best] if best else []) + [v for v in names_of(first) if v != best]
 
     def block_reference(block) -> str | None:
         """What a block's p-values compare against: its best self-attention variant (else its best)."""
-        names = [label[(block.name, v)] for v in block.variants if (block.name, v) in label]
+        names = names_of(block)
         attention = [v for v in names if v in attention_variants]
         return max(attention or names, key=mean_acc, default=None)
 
@@ -104,8 +107,10 @@ def write_report(grid: Grid, results: list[dict], out: Path) -> Path:
     if threads != [0]:  # some runs trained with `--jobs`: say so, their times are not single-run times
         lines += [
             "Training threads per run: "
-            + ", ".join("all cores (one run at a time)" if t == 0 else f"{t} (runs trained side by side, `--jobs`)"
-                        for t in threads)
+            + ", ".join(
+                "all cores (one run at a time)" if t == 0 else f"{t} (runs trained side by side, `--jobs`)"
+                for t in threads
+            )
             + ". Train times are wall time per run with those threads; tagging speeds were timed with no "
             "training running.",
             "",

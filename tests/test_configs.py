@@ -60,5 +60,10 @@ def test_bad_options_name_the_key(argv, needle):
 def test_every_comparison_grid_expands(grid):
     from tagger.compare import expand, load_grid
 
-    runs = expand(load_grid(grid))
-    assert runs and all(r.key for r in runs)
+    g = load_grid(grid)
+    runs = expand(g)
+    for block in g.blocks:  # within a block every cell is its own run: no two cells silently the same config
+        keys = [r.key for r in runs if r.block == block.name]
+        assert len(set(keys)) == len(keys) == len(block.variants) * len(block.seeds) * len(block.fractions)
+    if len(g.blocks) > 1:  # blocks share the default model's run instead of training it again
+        assert len({r.key for r in runs}) < len(runs)

@@ -12,7 +12,7 @@ class TaggerNet(nn.Module):
     """A batch (see tagger.batch.Batch: word_ids, char_ids, char_index, mask) -> (B, T, n_tags) logits.
 
     ``aux_sizes``: label counts of auxiliary targets (other CoNLL-U columns), each predicted by its own
-    linear layer over the same encoder states; used in training only (``forward(batch, aux=True)``).
+    linear layer (``aux_out``) over the same encoder states (``features``); used in training only.
     """
 
     def __init__(self, embed: Embedder, encoder: nn.Module, n_tags: int, dropout: float, aux_sizes=()):
@@ -25,12 +25,12 @@ class TaggerNet(nn.Module):
         with torch.random.fork_rng(devices=[]):
             self.aux_out = nn.ModuleList(nn.Linear(encoder.output_dim, n) for n in aux_sizes)
 
-    def forward(self, batch, aux: bool = False) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
-        x = self.embed(batch)  # (B, T, E)
-        h = self.dropout(self.encoder(x, batch.mask))  # (B, T, D)
-        if aux:
-            return self.out(h), [head(h) for head in self.aux_out]
-        return self.out(h)
+    def features(self, batch) -> torch.Tensor:
+        """The encoder states every output layer reads: (B, T, D)."""
+        return self.dropout(self.encoder(self.embed(batch), batch.mask))
+
+    def forward(self, batch) -> torch.Tensor:
+        return self.out(self.features(batch))
 
     def tagging_state_dict(self) -> dict[str, torch.Tensor]:
         """The weights tagging needs: everything but the auxiliary training heads."""

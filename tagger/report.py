@@ -29,6 +29,12 @@ def _pm(values: list[float], scale: float = 100, digits: int = 2) -> str:
     return f"{m:.{digits}f}" if len(values) == 1 else f"{m:.{digits}f} ± {s:.{digits}f}"
 
 
+def _dev(rs: list[dict]) -> str:
+    """Dev accuracy of the selected checkpoints (what model selection saw), or "—" for runs without it."""
+    devs = [r["dev_accuracy"] for r in rs if r.get("dev_accuracy") is not None]
+    return _pm(devs) if len(devs) == len(rs) else "—"
+
+
 def write_report(grid: Grid, results: list[dict], out: Path) -> Path:
     """Write OUT/report.md (+ PNGs, results.json, results.csv); returns the report's path."""
     out.mkdir(parents=True, exist_ok=True)
@@ -97,7 +103,8 @@ def write_report(grid: Grid, results: list[dict], out: Path) -> Path:
         f"{len({r['key'] for r in results})} distinct runs; each is `tagger train "
         + " ".join(f"--config {c}" for c in grid.configs)
         + f" --data.treebank {grid.treebank}` with its options below, evaluated once on the test split "
-        f"({len(gold):,} tokens). Mean ± standard deviation over seeds (a single value: one seed); p: each "
+        f"({len(gold):,} tokens). Mean ± standard deviation over seeds (a single value: one seed); dev acc: the "
+        "dev-set accuracy of the checkpoint each run kept (checkpoints are selected on dev only); p: each "
         "block's best self-attention variant against each other variant of the block, paired by seed on "
         "the test tokens (McNemar's exact/chi-squared test on the tokens one model gets right and the "
         "other wrong; paired bootstrap over sentences, 1,000 resamples).",
@@ -127,14 +134,14 @@ def write_report(grid: Grid, results: list[dict], out: Path) -> Path:
         lines += [
             f"## {block.name} (100% of the training data)",
             "",
-            "| variant | options | seeds | accuracy | unknown-word acc | parameters | train time (min) "
+            "| variant | options | seeds | dev acc | accuracy | unknown-word acc | parameters | train time (min) "
             f"| tagging tokens/s | peak RSS (MB) | p vs {reference} (McNemar / bootstrap) |",
-            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for v, rs in rows:
             opts = ", ".join(f"{k}={val}" for k, val in (block.variants[v] or {}).items())
             lines.append(
-                f"| {v} | {opts} | {len(rs)} | {_pm([r['accuracy'] for r in rs])} "
+                f"| {v} | {opts} | {len(rs)} | {_dev(rs)} | {_pm([r['accuracy'] for r in rs])} "
                 f"| {_pm([r['unknown_accuracy'] or 0 for r in rs])} | {rs[0]['parameters'] / 1e6:.2f} M "
                 f"| {_pm([r['train_seconds'] for r in rs], 1 / 60, 1)} | {_pm([r['tokens_per_s'] for r in rs], 1, 0)} "
                 f"| {_pm([r['peak_rss_mb'] for r in rs], 1, 0)} | {significance(label[(block.name, v)], reference)} |"

@@ -12,6 +12,7 @@ import yaml
 from conftest import ROOT, run
 from tagger.compare import expand, load_grid
 from tagger.errors import TaggerError
+from tagger.report import _pm
 
 TINY = {
     "model.dim": 32,
@@ -116,6 +117,11 @@ def test_compare_end_to_end_then_cached(tmp_path):
         assert f"| {r['block']} | {r['variant']} | {r['seed']} | {r['fraction']:g} |" in report
         assert f"runs/{r['key']}" in report
     assert "p vs transformer (McNemar / bootstrap)" in report and "The two saws" in report
+    # each table row gives the dev accuracy that selected the checkpoints beside the test accuracy
+    rows = [r for r in results if r["block"] == "architectures" and r["variant"] == "window_fc" and r["fraction"] == 1]
+    assert len(rows) == 2 and all(0 < r["dev_accuracy"] <= 1 for r in rows)
+    dev, test = (_pm([r[k] for r in rows]) for k in ("dev_accuracy", "accuracy"))
+    assert f"| 2 | {dev} | {test} |" in report
     assert len((out / "results.csv").read_text().splitlines()) == 11
 
     # a second run of the same grid trains nothing and writes the same results

@@ -75,8 +75,8 @@ class NoBias(nn.Module):
 
 
 def positional_pair(kind: str, dim: int, n_heads: int, max_len: int, max_distance: int, scale: float | None = None):
-    d_head = dim // n_heads
     """(absolute module applied to the input, factory of per-layer relative bias modules)."""
+    d_head = dim // n_heads
     if kind == "sinusoidal":
         return SinusoidalPosition(dim), NoBias
     if kind == "learned":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import matplotlib
@@ -9,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 (after choosing the backend)
 import numpy as np  # noqa: E402
+from matplotlib import font_manager, ft2font  # noqa: E402
 
 from tagger.fileutil import atomic_path  # noqa: E402
 
@@ -93,6 +95,29 @@ def by_parameter(points: list[tuple[float, float, float]], path: Path, xlabel: s
     return _curves({"": points}, path, xlabel, title, log_x=False)
 
 
+@functools.cache
+def _charmap(path: str) -> frozenset[int]:
+    return frozenset(ft2font.FT2Font(path).get_charmap())
+
+
+def token_labels(tokens: list[str]) -> tuple[list[str], list[str] | None]:
+    """Tick labels an installed font can draw, and the font families to draw them with.
+
+    Matplotlib's default font has no CJK characters (a Chinese sentence would show empty boxes); a
+    font that has every character of the tokens is added as a fallback family. Where no installed
+    font has them all, the tokens are numbered 1..n instead, and the caller lists them in text.
+    """
+    chars = {ord(c) for t in tokens for c in t}
+    default = font_manager.findfont(font_manager.FontProperties())
+    missing = chars - _charmap(default)
+    if not missing:
+        return tokens, None
+    for font in font_manager.fontManager.ttflist:  # "Last Resort" maps every character to a box
+        if "last resort" not in font.name.lower() and missing <= _charmap(font.fname):
+            return tokens, [*plt.rcParams["font.family"], font.name]
+    return [str(i) for i in range(1, len(tokens) + 1)], None
+
+
 def attention_maps(
     tokens: list[str], weights: np.ndarray, path: Path, title: str, head_ids: list[int] | None = None
 ) -> Path:
@@ -101,12 +126,15 @@ def attention_maps(
     head_ids = list(range(heads)) if head_ids is None else head_ids
     fig, axes = plt.subplots(1, heads, figsize=(3.2 * heads + 1, 3.4 + 0.12 * len(tokens)), squeeze=False)
     size = 8 if len(tokens) <= 20 else 5
+    labels, family = token_labels(tokens)
+    font = {"fontsize": size, **({"fontfamily": family} if family else {})}
+    numbered = " number" if labels != tokens else ""
     for h, ax in enumerate(axes[0]):
         ax.imshow(weights[h], cmap="Blues", vmin=0, vmax=1)
-        ax.set_xticks(range(len(tokens)), tokens, rotation=90, fontsize=size)
-        ax.set_yticks(range(len(tokens)), tokens if h == 0 else [""] * len(tokens), fontsize=size)
+        ax.set_xticks(range(len(tokens)), labels, rotation=90, **font)
+        ax.set_yticks(range(len(tokens)), labels if h == 0 else [""] * len(tokens), **font)
         ax.set_title(f"head {head_ids[h]}")
-        ax.set_xlabel("attended token (key)")
-    axes[0][0].set_ylabel("token (query)")
+        ax.set_xlabel(f"attended token{numbered} (key)")
+    axes[0][0].set_ylabel(f"token{numbered} (query)")
     fig.suptitle(title)
     return _save(fig, path)

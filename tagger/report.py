@@ -255,6 +255,7 @@ def write_report(grid: Grid, results: list[dict], out: Path) -> Path:
         lines += ["## The two saws", "", "`I saw a saw .` tagged by the windowed MLP: " + "; ".join(saw) + ".", ""]
 
     # ---------------------------------------------------------------------------- attention heat maps
+    notes: dict[Path, str] = {}
     if best:
         tagger = Tagger.load(by_variant[best][0]["model"])
         long = max(test, key=len).forms[:40]
@@ -262,10 +263,14 @@ def write_report(grid: Grid, results: list[dict], out: Path) -> Path:
             layers = tagger.attention(tokens)
             path = plots.attention_maps(tokens, layers[-1], out / f"attention_{name}.png", f"{best}: last layer")
             figures.append((f"Attention, last layer: {' '.join(tokens[:8])}{' ...' if len(tokens) > 8 else ''}", path))
+            if plots.token_labels(tokens)[0] != tokens:  # no installed font draws them: numbered in the figure
+                notes[path] = "Tokens by number: " + ", ".join(f"{i} {t}" for i, t in enumerate(tokens, 1)) + "."
 
     lines += ["## Figures", ""]
     for caption, path in figures:
         lines += [f"### {caption}", "", f"![{caption}]({path.name})", ""]
+        if path in notes:
+            lines += [notes[path], ""]
     lines += [
         "## Runs",
         "",

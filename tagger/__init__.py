@@ -7,11 +7,11 @@ from tagger.errors import TaggerError  # noqa: E402
 
 def __getattr__(name: str):
     # `from tagger import Tagger` without importing torch at package import time.
-    if name == "Tagger":
-        from tagger.predict import Tagger
+    if name in ("Tagger", "Ensemble"):
+        from tagger import predict
 
-        return Tagger
+        return getattr(predict, name)
     raise AttributeError(name)
 
 
-__all__ = ["Tagger", "TaggerError", "__version__"]
+__all__ = ["Ensemble", "Tagger", "TaggerError", "__version__"]

@@ -106,7 +106,13 @@ def _predict_parser() -> argparse.ArgumentParser:
 
     p = _Parser(prog="tagger predict", description="Tag sentences with a trained model file.", allow_abbrev=False)
     p.add_argument("files", nargs="*", default=["-"], help="input files; - or none: standard input")
-    p.add_argument("--model", "-m", required=True, help="model file written by `tagger train`")
+    p.add_argument(
+        "--model",
+        "-m",
+        required=True,
+        action="append",
+        help="model file written by `tagger train`; several -m: their ensemble (tag probabilities averaged)",
+    )
     p.add_argument("--input-format", "-i", choices=INPUT_FORMATS, default="conllu")
     p.add_argument("--output-format", "-f", choices=OUTPUT_FORMATS, default="conllu")
     p.add_argument("--output", "-o", help="output file (written atomically); default: standard output")
@@ -196,12 +202,12 @@ def cmd_predict(argv: list[str]) -> int:
     import torch
 
     from tagger.formats import format_sentence, read_sentences
-    from tagger.predict import Tagger
+    from tagger.predict import load
 
     if args.threads:
         torch.set_num_threads(args.threads)
         os.environ["TOKENIZERS_PARALLELISM"] = "true" if args.threads > 1 else "false"
-    tagger = Tagger.load(args.model, precision=args.precision)
+    tagger = load(args.model, precision=args.precision)
     skipped = []
     on_error = None
     if args.skip_invalid:
@@ -243,7 +249,7 @@ def cmd_predict(argv: list[str]) -> int:
 # -------------------------------------------------------------------------------------------- evaluate
 def cmd_evaluate(argv: list[str]) -> int:
     p = _Parser(prog="tagger evaluate", description="Score a model on a gold CoNLL-U file.")
-    p.add_argument("--model", "-m", required=True)
+    p.add_argument("--model", "-m", required=True, action="append", help="model file; several -m: their ensemble")
     p.add_argument("--data", "-d", required=True, help="gold CoNLL-U file (the model's label column is scored)")
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     p.add_argument("--batch-size", type=int, default=256)
@@ -251,9 +257,9 @@ def cmd_evaluate(argv: list[str]) -> int:
     args = p.parse_args(argv)
     from tagger.evaluate import evaluate_file
     from tagger.metrics import format_report
-    from tagger.predict import Tagger
+    from tagger.predict import load
 
-    result = evaluate_file(Tagger.load(args.model, precision=args.precision), args.data, batch_size=args.batch_size)
+    result = evaluate_file(load(args.model, precision=args.precision), args.data, batch_size=args.batch_size)
     print(json.dumps(result, indent=1) if args.json else format_report(result))
     return 0
 
@@ -314,8 +320,11 @@ def cmd_attention(argv: list[str]) -> int:
         path = out if len(picked) == 1 else out.with_name(f"{out.stem}-L{layer}{out.suffix}")
         print(plots.attention_maps(tokens, w, path, f"layer {layer}", heads))
     if plots.token_labels(tokens)[0] != tokens:
-        print("no installed font draws these tokens; the figure numbers them: "
-              + ", ".join(f"{i} {t}" for i, t in enumerate(tokens, 1)), file=sys.stderr)
+        print(
+            "no installed font draws these tokens; the figure numbers them: "
+            + ", ".join(f"{i} {t}" for i, t in enumerate(tokens, 1)),
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -127,13 +127,13 @@ class Tagger:
         if not 0 <= 2 * context < max_length:
             raise ValueError(f"need 0 <= 2 * context < max_length, got context={context}, max_length={max_length}")
         sentences = [list(s) for s in sentences]
-        k = min(top_k, self.vocab.n_tags)
+        k = min(top_k, len(self.tags))
         want_probs = probs or k > 0
         tags: list[list[str]] = [[""] * len(s) for s in sentences]
         best_p: list[list[float]] = [[0.0] * len(s) for s in sentences] if want_probs else []
         top: list[list] = [[None] * len(s) for s in sentences] if k else []
         if sum(map(len, sentences)) <= MEMO_SIZE:
-            self.vocab.memorise(f for s in sentences for f in s)
+            self._memorise([f for s in sentences for f in s])
         windows = [(i, w) for i, s in enumerate(sentences) for w in _windows(len(s), max_length, context)]
         windows.sort(key=lambda iw: iw[1][1] - iw[1][0])  # similar lengths together: less padding
         for chunk in _batches(windows, batch_size, max(max_tokens, max_length)):
@@ -156,11 +156,17 @@ class Tagger:
         self.tag(sentences)
         times = []
         for _ in range(repeats):
-            self.vocab.forget()
+            self._forget()
             t0 = time.perf_counter()
             self.tag(sentences)
             times.append(time.perf_counter() - t0)
         return sum(map(len, sentences)) / statistics.median(times)
+
+    def _memorise(self, forms: list[str]) -> None:
+        self.vocab.memorise(forms)
+
+    def _forget(self) -> None:
+        self.vocab.forget()
 
     def _batch(self, sentences: list[list[str]]) -> Batch:
         b = self.vocab.batch(sentences)
@@ -179,23 +185,81 @@ class Tagger:
         return [w[0].float().cpu().numpy() for w in attention_weights(self.net.embed(batch), batch.mask)]
 
     @torch.inference_mode()
-    def _predict_batch(self, sentences: list[list[str]], want_probs: bool, k: int) -> list[Prediction]:
+    def _scores(self, sentences: list[list[str]], probs: bool) -> torch.Tensor:
+        """(B, T, tags) float on the CPU: tag probabilities with `probs`, else logits (same argmax)."""
         batch = self._batch(sentences)
         with torch.autocast(batch.mask.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
             logits = self.net(batch).float()
-        best = logits.argmax(-1).cpu().numpy()
-        p = torch.softmax(logits, -1) if want_probs else None
+        return (torch.softmax(logits, -1) if probs else logits).cpu()
+
+    @torch.inference_mode()
+    def _predict_batch(self, sentences: list[list[str]], want_probs: bool, k: int) -> list[Prediction]:
+        scores = self._scores(sentences, want_probs)
+        best = scores.argmax(-1).numpy()
+        p = scores if want_probs else None
         out = []
         for row, sent in enumerate(sentences):
             n = len(sent)
-            pred = Prediction(self.vocab.decode_tags(best[row, :n]))
+            pred = Prediction([self.tags[i] for i in best[row, :n]])
             if p is not None:
                 pred.probs = p[row, :n].max(-1).values.tolist()
             if k:
                 vals, ids = p[row, :n].topk(k, dim=-1)
                 pred.top = [
-                    [(self.vocab.tags[j], v) for j, v in zip(ri, rv, strict=True)]
+                    [(self.tags[j], v) for j, v in zip(ri, rv, strict=True)]
                     for ri, rv in zip(ids.tolist(), vals.tolist(), strict=True)
                 ]
             out.append(pred)
         return out
+
+
+class Ensemble(Tagger):
+    """Several model files for one label column tagging together: each token gets the tag with the
+    highest mean probability over the models (e.g. the same configuration trained with different seeds).
+    Unknown-word statistics use the first model's vocabulary."""
+
+    def __init__(self, members: Sequence[Tagger]):
+        if not members:
+            raise TaggerError("an ensemble needs at least one model")
+        columns = sorted({m.label_column for m in members})
+        if len(columns) > 1:
+            raise TaggerError(f"ensemble models tag different columns ({', '.join(columns)})")
+        first = members[0]
+        super().__init__(first.net, first.vocab, first.meta, first.precision)
+        self.members = list(members)
+        self._tags = list(dict.fromkeys(t for m in members for t in m.tags))  # the first model's order, then others'
+        position = {t: i for i, t in enumerate(self._tags)}
+        self._columns = [torch.tensor([position[t] for t in m.tags]) for m in members]
+
+    @classmethod
+    def load(cls, paths: Sequence[str | os.PathLike], device: str | torch.device = "cpu", precision: str = "fp32"):
+        return cls([Tagger.load(p, device, precision) for p in paths])
+
+    @property
+    def tags(self) -> list[str]:
+        return self._tags
+
+    def _memorise(self, forms: list[str]) -> None:
+        for m in self.members:
+            m._memorise(forms)
+
+    def _forget(self) -> None:
+        for m in self.members:
+            m._forget()
+
+    @torch.inference_mode()
+    def _scores(self, sentences: list[list[str]], probs: bool) -> torch.Tensor:
+        total = torch.zeros(len(sentences), max(map(len, sentences)), len(self._tags))
+        for m, columns in zip(self.members, self._columns, strict=True):
+            total.index_add_(-1, columns, m._scores(sentences, True))
+        return total / len(self.members)
+
+    def attention(self, tokens: Sequence[str]) -> list[np.ndarray]:
+        raise TaggerError("attention maps are drawn for one model, not an ensemble")
+
+
+def load(paths: Sequence[str | os.PathLike], device: str | torch.device = "cpu", precision: str = "fp32") -> Tagger:
+    """One model file: its Tagger; several: their Ensemble."""
+    if len(paths) == 1:
+        return Tagger.load(paths[0], device, precision)
+    return Ensemble.load(paths, device, precision)

@@ -319,12 +319,8 @@ def cmd_attention(argv: list[str]) -> int:
             w, heads = w[args.head : args.head + 1], [args.head]
         path = out if len(picked) == 1 else out.with_name(f"{out.stem}-L{layer}{out.suffix}")
         print(plots.attention_maps(tokens, w, path, f"layer {layer}", heads))
-    if plots.token_labels(tokens)[0] != tokens:
-        print(
-            "no installed font draws these tokens; the figure numbers them: "
-            + ", ".join(f"{i} {t}" for i, t in enumerate(tokens, 1)),
-            file=sys.stderr,
-        )
+    if key := plots.token_key(tokens):
+        print(f"no installed font draws these tokens; the figure numbers them: {key}", file=sys.stderr)
     return 0
 
 

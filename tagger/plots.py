@@ -118,6 +118,14 @@ def token_labels(tokens: list[str]) -> tuple[list[str], list[str] | None]:
     return [str(i) for i in range(1, len(tokens) + 1)], None
 
 
+def token_key(tokens: list[str]) -> str | None:
+    """ "1 tok, 2 tok, ..." when attention_maps numbers the tokens (no installed font draws them), else None:
+    the text to print beside such a figure."""
+    if token_labels(tokens)[0] == tokens:
+        return None
+    return ", ".join(f"{i} {t}" for i, t in enumerate(tokens, 1))
+
+
 def attention_maps(
     tokens: list[str], weights: np.ndarray, path: Path, title: str, head_ids: list[int] | None = None
 ) -> Path:

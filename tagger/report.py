@@ -263,8 +263,8 @@ def write_report(grid: Grid, results: list[dict], out: Path) -> Path:
             layers = tagger.attention(tokens)
             path = plots.attention_maps(tokens, layers[-1], out / f"attention_{name}.png", f"{best}: last layer")
             figures.append((f"Attention, last layer: {' '.join(tokens[:8])}{' ...' if len(tokens) > 8 else ''}", path))
-            if plots.token_labels(tokens)[0] != tokens:  # no installed font draws them: numbered in the figure
-                notes[path] = "Tokens by number: " + ", ".join(f"{i} {t}" for i, t in enumerate(tokens, 1)) + "."
+            if key := plots.token_key(tokens):  # no installed font draws them: numbered in the figure
+                notes[path] = f"Tokens by number: {key}."
 
     lines += ["## Figures", ""]
     for caption, path in figures:

@@ -12,6 +12,7 @@ from tagger import plots
 
 def test_tokens_the_default_font_draws_are_kept():
     assert plots.token_labels(["I", "saw", "a", "saw", "."]) == (["I", "saw", "a", "saw", "."], None)
+    assert plots.token_key(["I", "saw"]) is None
 
 
 def test_a_font_that_has_the_characters_is_added_as_fallback(tmp_path):
@@ -27,6 +28,7 @@ def test_a_font_that_has_the_characters_is_added_as_fallback(tmp_path):
 def test_tokens_no_font_draws_are_numbered(tmp_path):
     tokens = ["a", "\u0378x", "b"]  # U+0378 is unassigned: no font has a glyph for it
     assert plots.token_labels(tokens) == (["1", "2", "3"], None)
+    assert plots.token_key(tokens) == "1 a, 2 \u0378x, 3 b"  # the text printed beside such a figure
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         plots.attention_maps(tokens, np.full((2, 3, 3), 1 / 3), tmp_path / "b.png", "t")

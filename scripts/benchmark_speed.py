@@ -74,7 +74,7 @@ def worker(model: str, data: str, threads: int, precision: str, repeats: int, n_
     gold = [s.column(tagger.label_column) for s in sentences]
     result = evaluate_tags(gold, pred, forms, tagger.vocab.known)
     tokens_per_s = tagger.tokens_per_second(forms, repeats)
-    tagger.vocab.forget()
+    tagger.forget()
     latencies = []
     for f in forms[:n_latency]:
         t0 = time.perf_counter()
@@ -85,6 +85,7 @@ def worker(model: str, data: str, threads: int, precision: str, repeats: int, n_
     sample = forms[:500]
     with FlopCounterMode(display=False) as counter:
         for f in sample:
+            tagger.forget()  # nothing kept from earlier sentences: the model's whole work per sentence
             tagger.tag([f])
     flops_per_token = counter.get_total_flops() / sum(map(len, sample))
     rates = {"fp32": gemm_rate(torch.float32), "bf16": gemm_rate(torch.bfloat16)}

@@ -22,6 +22,10 @@ class Batch:
     mask: torch.Tensor  # (B, T) bool, True = real token
     labels: torch.Tensor | None = None  # (B, T) int64, -100 = padding
     aux_labels: torch.Tensor | None = None  # (A, B, T) int64: auxiliary training targets, -100 = padding
+    # Tagging only: the form of each char_ids row, and the character encoder's vectors for those rows
+    # when already known (tagger.predict keeps them per form; the embedder then skips the encoder).
+    forms: list[str] | None = None
+    char_vectors: torch.Tensor | None = None  # (U, Dc)
 
     @property
     def n_tokens(self) -> int:

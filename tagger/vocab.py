@@ -144,14 +144,27 @@ class Vocab:
     def encode_chars(self, sentences: list[list[str]]) -> list[list[list[int]]]:
         flat = [w for forms in sentences for w in forms]
         half = self.max_word_chars // 2
-        ids = [
-            e.ids if len(e.ids) <= self.max_word_chars + 2 else e.ids[: half + 1] + e.ids[-half - 1 :]
-            for e in self.chars.encode_batch(flat)
-        ]
+        ids = [w if len(w) <= self.max_word_chars + 2 else w[: half + 1] + w[-half - 1 :] for w in self._char_ids(flat)]
         out, i = [], 0
         for forms in sentences:
             out.append(ids[i : i + len(forms)])
             i += len(forms)
+        return out
+
+    def _char_ids(self, words: list[str]) -> list[list[int]]:
+        """<w> + one id per character + </w>, for each word.
+
+        The words go to the tokenizer as one string: its pre-tokenizer makes one piece per character, so
+        the ids split back into words by their lengths; one string is 2x faster than a batch of words.
+        Where pieces and characters do not line up (a run of line breaks is one piece), word by word.
+        """
+        ids = self.chars.encode("".join(words), add_special_tokens=False).ids
+        if len(ids) != sum(map(len, words)):
+            return [e.ids for e in self.chars.encode_batch(words)]
+        out, i = [], 0
+        for w in words:
+            out.append([BOW_ID, *ids[i : i + len(w)], EOW_ID])
+            i += len(w)
         return out
 
     def batch(self, sentences: list[list[str]]) -> Batch:
@@ -172,7 +185,7 @@ class Vocab:
         char_lens = np.fromiter((len(c) for _, c in entries), dtype=np.int64, count=len(entries))
         chars = np.zeros((max(len(entries), 1), max(int(char_lens.max(initial=0)), 1)), dtype=np.int64)
         chars[np.arange(chars.shape[1])[None, :] < char_lens[:, None]] = [i for _, c in entries for i in c]
-        return Batch(*(torch.from_numpy(a) for a in (words, chars, char_index, mask)))
+        return Batch(*(torch.from_numpy(a) for a in (words, chars, char_index, mask)), forms=forms)
 
     def forget(self) -> None:
         """Empty the encoding memo (benchmarks: encoding is part of tagging)."""

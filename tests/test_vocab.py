@@ -75,3 +75,16 @@ def test_fast_batch_equals_the_reference_encoding(ewt_dev):
         # rows may be ordered differently; the characters each token points at must be the same
         assert torch.equal(fast.char_ids[fast.char_index][ref.mask], ref.char_ids[ref.char_index][ref.mask])
     assert v.batch([[], []]).mask.shape == (2, 1) and not v.batch([[]]).mask.any()
+
+
+def test_characters_encode_as_the_tokenizer_does_word_by_word(ewt_dev):
+    """Vocab encodes all words' characters in one tokenizer call; the ids equal encoding word by word,
+    also for words where characters and tokenizer pieces do not line up (a run of line breaks)."""
+    from tagger.conllu_io import read_conllu
+
+    sents = [s for s in read_conllu(ewt_dev) if len(s)]
+    v = Vocab.build(((s.forms, s.column("upos")) for s in sents[:300]), VocabConfig(max_word_chars=50))
+    words = [f for s in sents[300:600] for f in s.forms] + ["", "😀x", "e\u0301", "日本語"]
+    assert v._char_ids(words) == [e.ids for e in v.chars.encode_batch(words)]
+    odd = ["a\n\nb", "c", "\r\n"]
+    assert v._char_ids(odd) == [e.ids for e in v.chars.encode_batch(odd)]

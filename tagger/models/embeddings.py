@@ -103,6 +103,8 @@ class Embedder(nn.Module):
     def forward(self, batch) -> torch.Tensor:
         mask = batch.mask
         w = self.words(self.word_dropout(batch.word_ids, mask))  # (B, T, Dw)
-        per_word = self.chars(batch.char_ids)  # (U, Dc): each distinct word of the batch once
+        per_word = batch.char_vectors  # (U, Dc): each distinct word of the batch once
+        if per_word is None:
+            per_word = self.chars(batch.char_ids)
         c = per_word[batch.char_index] * mask[..., None].to(per_word.dtype)  # (B, T, Dc), zero at padding
         return self.dropout(torch.cat([w, c.to(w.dtype)], dim=-1))

@@ -189,13 +189,13 @@ class Tagger:
         """The character encoder's vectors for the batch's distinct forms (U, Dc): new forms are encoded,
         in one pass, and kept; the others are looked up."""
         forms, rows = batch.forms, self._char_rows
+        if len(forms) > MEMO_SIZE:  # more forms than are kept: nothing to keep
+            return self.net.embed.chars(batch.char_ids)
         new = [j for j, f in enumerate(forms) if f not in rows]
+        if len(rows) + len(new) > MEMO_SIZE:  # full: start over with this batch's forms
+            self._forget_chars()
+            new = list(range(len(forms)))
         if new:
-            if len(forms) > MEMO_SIZE:  # more forms than are kept: nothing to keep
-                return self.net.embed.chars(batch.char_ids)
-            if len(rows) + len(new) > MEMO_SIZE:
-                self._forget_chars()
-                return self._char_vectors(batch)
             vectors = self.net.embed.chars(batch.char_ids[torch.tensor(new, device=batch.char_ids.device)])
             table, n = self._char_table, len(rows)
             if table is None or n + len(new) > len(table):

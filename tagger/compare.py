@@ -222,6 +222,23 @@ def evaluate(run: Run, out: Path, train_threads: int | None = None) -> dict:
     return result
 
 
+def configurations(results: list[dict], seeds: int) -> list[list[dict]]:
+    """Full-data results grouped by configuration: runs whose resolved options differ only in the seed, in
+    seed order, the first ``seeds`` of each. Configurations with fewer seeds are left out; a run listed under
+    several blocks or grids counts once."""
+    from tagger.config import parse_train_args
+
+    groups: dict[str, dict[int, dict]] = {}
+    for r in results:
+        if r["fraction"] != 1.0:
+            continue
+        argv = list(r["argv"])
+        argv[argv.index("--seed") + 1] = "0"
+        _, _, resolved, _ = parse_train_args(argv)
+        groups.setdefault(run_key(resolved), {}).setdefault(r["seed"], r)
+    return [[g[s] for s in sorted(g)[:seeds]] for g in groups.values() if len(g) >= seeds]
+
+
 def _treebank(run: Run) -> str:
     i = run.argv.index("--data.treebank")
     return run.argv[i + 1]

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, run
-from tagger.compare import expand, load_grid
+from tagger.compare import configurations, expand, load_grid
 from tagger.errors import TaggerError
 from tagger.report import _pm
 
@@ -124,6 +124,13 @@ def test_compare_end_to_end_then_cached(tmp_path):
     dev, test = (_pm([r[k] for r in rows]) for k in ("dev_accuracy", "accuracy"))
     assert f"| 2 | {dev} | {test} |" in report
     assert len((out / "results.csv").read_text().splitlines()) == 11
+    # configurations for choosing on dev: k2 is window_fc (same options), k0 has one seed, 50% runs left out
+    groups = configurations(results, 2)
+    assert sorted((g[0]["variant"], [(r["seed"], r["fraction"]) for r in g]) for g in groups) == [
+        ("transformer", [(1, 1.0), (2, 1.0)]),
+        ("window_fc", [(1, 1.0), (2, 1.0)]),
+    ]
+    assert sorted(g[0]["variant"] for g in configurations(results, 1)) == ["k0", "transformer", "window_fc"]
 
     # a second run of the same grid trains nothing and writes the same results
     rc, _, err = run(["compare", "--config", str(grid), "--out", str(out)])

@@ -11,11 +11,11 @@ from typing import Literal
 import lightning as L
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torchmetrics.classification import MulticlassAccuracy
 
 from tagger.batch import Batch
 from tagger.models import TaggerNet
+from tagger.models.output import token_cross_entropy
 
 
 @dataclass
@@ -24,7 +24,7 @@ class OptimConfig:
 
     Args:
         lr: peak learning rate.
-        weight_decay: AdamW decay on weight matrices (not on biases, norms or embeddings).
+        weight_decay: AdamW decay on weight matrices (not on biases, norms, embeddings or CRF transitions).
         betas: AdamW betas.
         warmup_steps: steps of linear warm-up from 0 to lr.
         schedule: after warm-up: cosine or linear decay to min_lr_ratio * lr over the run, or constant.
@@ -73,25 +73,20 @@ class TaggerModule(L.LightningModule):
     def _step(self, batch: Batch, stage: str) -> torch.Tensor:
         h = self.net.features(batch)
         logits = self.net.out(h)  # (B, T, n_tags)
-        labels = batch.labels
-        loss = self._loss(logits, labels)
-        if batch.aux_labels is not None:  # auxiliary targets: one head per column, on the same states
+        labels, mask = batch.labels, batch.mask
+        smoothing = self.optim.label_smoothing
+        loss = self.net.tag_layer.loss(logits, labels, mask, smoothing)
+        if batch.aux_labels is not None:  # auxiliary targets: one softmax head per column, on the same states
             for head, aux_labels in zip(self.net.aux_out, batch.aux_labels, strict=True):
-                loss = loss + self.optim.aux_weight * self._loss(head(h), aux_labels)
+                loss = loss + self.optim.aux_weight * token_cross_entropy(head(h), aux_labels, smoothing)
         n = batch.n_tokens
         metric = self.acc[f"{stage}_acc"]
-        metric(logits.argmax(-1)[batch.mask], labels[batch.mask])
+        with torch.no_grad():  # the tags tagging would give (the CRF: from its marginals)
+            metric(self.net.tag_layer(logits.detach(), mask).argmax(-1)[mask], labels[mask])
         sync = stage != "train"
         self.log(f"{stage}/loss", loss, batch_size=n, prog_bar=True, sync_dist=sync, on_epoch=True, on_step=not sync)
         self.log(f"{stage}/acc", metric, batch_size=n, prog_bar=True, on_epoch=True, on_step=False)
         return loss
-
-    def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        # labels >= the class count: seen only outside training, ignored (and -100: padding)
-        trainable = (labels >= 0) & (labels < logits.shape[-1])
-        if not trainable.any():
-            return logits.sum() * 0.0
-        return F.cross_entropy(logits[trainable].float(), labels[trainable], label_smoothing=self.optim.label_smoothing)
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         loss = self._step(batch, "train")
@@ -130,7 +125,9 @@ class TaggerModule(L.LightningModule):
     def configure_optimizers(self):
         decay, no_decay = [], []
         for name, p in self.net.named_parameters():
-            is_matrix = p.ndim >= 2 and "embed" not in name and "bias" not in name.rsplit(".", 1)[-1]
+            # weight matrices; not embeddings, biases, norms, or the CRF's transition scores (biases between tags)
+            kind = name.rsplit(".", 1)[-1]
+            is_matrix = p.ndim >= 2 and "embed" not in name and "tag_layer" not in name and "bias" not in kind
             (decay if is_matrix else no_decay).append(p)
         opt = torch.optim.AdamW(
             [{"params": decay, "weight_decay": self.optim.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],

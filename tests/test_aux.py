@@ -79,10 +79,11 @@ def test_a_new_option_at_its_neutral_value_keeps_finished_runs(tmp_path):
     keys = {}
     for name, extra in {
         "default": {},
-        "neutral": {"data.aux_columns": [], "optim.aux_weight": 0.5},
+        "neutral": {"data.aux_columns": [], "optim.aux_weight": 0.5, "model.output": "softmax"},
         "aux": {"data.aux_columns": ["feats"]},
+        "crf": {"model.output": "crf"},
     }.items():
         path = tmp_path / f"{name}.yaml"
         path.write_text(yaml.safe_dump({**grid, "overrides": extra}))
         keys[name] = expand(load_grid(path))[0].key
-    assert keys["default"] == keys["neutral"] != keys["aux"]
+    assert keys["default"] == keys["neutral"] != keys["aux"] != keys["crf"] != keys["default"]

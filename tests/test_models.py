@@ -31,6 +31,7 @@ VARIANTS = {
     "window_fc-k0": dataclasses.replace(tiny("window_fc"), window_fc=dataclasses.replace(tiny("window_fc").window_fc, k=0)),
     "char-bilstm": dataclasses.replace(tiny("transformer"), embed=dataclasses.replace(tiny("transformer").embed, char_encoder="bilstm")),
     "char-none": dataclasses.replace(tiny("rnn"), embed=dataclasses.replace(tiny("rnn").embed, char_encoder="none")),
+    "crf": dataclasses.replace(tiny("transformer"), output="crf"),
 }  # fmt: skip
 
 
@@ -109,8 +110,7 @@ def test_overfits_two_sentences(name):
     opt = torch.optim.Adam(net.parameters(), lr=1e-2)
     for _ in range(150):
         opt.zero_grad()
-        logits = net(batch)
-        torch.nn.functional.cross_entropy(logits[batch.mask], batch.labels[batch.mask]).backward()
+        net.tag_layer.loss(net.out(net.features(batch)), batch.labels, batch.mask).backward()  # the training loss
         opt.step()
     pred = net.eval()(batch).argmax(-1)
     assert (pred[batch.mask] == batch.labels[batch.mask]).all()

@@ -13,6 +13,7 @@ from torch import nn
 
 from tagger.models.config import EmbedConfig, ModelConfig, RNNConfig, TransformerConfig, WindowFCConfig
 from tagger.models.embeddings import Embedder
+from tagger.models.output import TAG_LAYERS
 from tagger.models.rnn import RNNEncoder
 from tagger.models.tagger import TaggerNet
 from tagger.models.transformer import TransformerEncoder
@@ -29,7 +30,8 @@ def build_model(cfg: ModelConfig, n_words: int, n_chars: int, n_tags: int, aux_s
     if cfg.encoder not in ENCODERS:
         raise ValueError(f"unknown encoder {cfg.encoder!r}; choose one of {', '.join(ENCODERS)}")
     embed = Embedder(n_words, n_chars, cfg.embed)
-    return TaggerNet(embed, ENCODERS[cfg.encoder](embed.output_dim, cfg), n_tags, cfg.dropout, aux_sizes)
+    encoder = ENCODERS[cfg.encoder](embed.output_dim, cfg)
+    return TaggerNet(embed, encoder, n_tags, cfg.dropout, aux_sizes, TAG_LAYERS[cfg.output](n_tags))
 
 
 __all__ = [

@@ -83,19 +83,22 @@ class WindowFCConfig:
 
 @dataclass
 class ModelConfig:
-    """A tagger: embeddings -> encoder -> linear output layer.
+    """A tagger: embeddings -> encoder -> linear output layer -> tag layer.
 
     Args:
         encoder: transformer, window_fc or rnn (see `tagger.models.ENCODERS`).
         dim: encoder width (transformer d_model, BiRNN output, MLP hidden layers).
         n_layers: transformer blocks, RNN layers or MLP hidden layers.
         dropout: dropout inside the encoder and before the output layer.
+        output: softmax (each token's tag on its own) or crf (a linear-chain CRF: learned label
+            transitions, trained on the sentence's tag sequence, tags read from its marginals).
     """
 
     encoder: str = "transformer"
     dim: int = 256
     n_layers: int = 2
     dropout: float = 0.2
+    output: Literal["softmax", "crf"] = "softmax"
     embed: EmbedConfig = field(default_factory=EmbedConfig)
     transformer: TransformerConfig = field(default_factory=TransformerConfig)
     rnn: RNNConfig = field(default_factory=RNNConfig)

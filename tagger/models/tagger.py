@@ -1,4 +1,4 @@
-"""The tagger shell: embed -> encode -> linear output layer, the same for every encoder."""
+"""The tagger shell: embed -> encode -> linear output layer -> tag layer, the same for every encoder."""
 
 from __future__ import annotations
 
@@ -6,20 +6,32 @@ import torch
 from torch import nn
 
 from tagger.models.embeddings import Embedder
+from tagger.models.output import Independent
 
 
 class TaggerNet(nn.Module):
-    """A batch (see tagger.batch.Batch: word_ids, char_ids, char_index, mask) -> (B, T, n_tags) logits.
+    """A batch (see tagger.batch.Batch: word_ids, char_ids, char_index, mask) -> (B, T, n_tags) tag scores:
+    the output layer's logits, read by the tag layer (``tag_layer``: per-token softmax, whose scores are
+    the logits, or a CRF, whose scores are log marginal probabilities); the argmax is the tag.
 
     ``aux_sizes``: label counts of auxiliary targets (other CoNLL-U columns), each predicted by its own
     linear layer (``aux_out``) over the same encoder states (``features``); used in training only.
     """
 
-    def __init__(self, embed: Embedder, encoder: nn.Module, n_tags: int, dropout: float, aux_sizes=()):
+    def __init__(
+        self,
+        embed: Embedder,
+        encoder: nn.Module,
+        n_tags: int,
+        dropout: float,
+        aux_sizes=(),
+        tag_layer: nn.Module | None = None,
+    ):
         super().__init__()
         self.embed, self.encoder = embed, encoder
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(encoder.output_dim, n_tags)
+        self.tag_layer = tag_layer if tag_layer is not None else Independent(n_tags)
         # Initialised without advancing the global random stream: the rest of the run (dropout masks...)
         # is then the same with or without auxiliary heads, a paired comparison.
         with torch.random.fork_rng(devices=[]):
@@ -30,7 +42,7 @@ class TaggerNet(nn.Module):
         return self.dropout(self.encoder(self.embed(batch), batch.mask))
 
     def forward(self, batch) -> torch.Tensor:
-        return self.out(self.features(batch))
+        return self.tag_layer(self.out(self.features(batch)), batch.mask)
 
     def tagging_state_dict(self) -> dict[str, torch.Tensor]:
         """The weights tagging needs: everything but the auxiliary training heads."""

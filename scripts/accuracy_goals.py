@@ -5,6 +5,7 @@ of the ensemble of its 3 seeds, against the goal.
 
     python scripts/accuracy_goals.py                          # all three treebanks (hours: see README)
     python scripts/accuracy_goals.py --treebanks hu_szeged zh_gsd --jobs 2
+    python scripts/accuracy_goals.py --cached                 # only what is finished: trains nothing
 
 The grids and runs directories are the README's `tagger compare` commands', so runs finished by either are
 reused by the other. Test accuracy is computed once per run when it finishes (as `tagger compare` does);
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from tagger.compare import compare, configurations
+from tagger.compare import compare, configurations, expand, load_grid, run_dir
 from tagger.evaluate import evaluate_file
 from tagger.predict import Ensemble
 from tagger.stats import mean_std
@@ -48,11 +49,21 @@ def _options(run: dict) -> str:
     return " ".join(argv) or "(grid defaults)"
 
 
-def goal_rows(treebank: str, jobs: int) -> list[dict]:
+def finished(grid: str, out: str) -> list[dict]:
+    """The grid's runs that are trained and evaluated, as `compare` returns them."""
+    results = []
+    for run in expand(load_grid(grid)):
+        path = run_dir(Path(out), run) / "result.json"
+        if path.is_file():
+            results.append({**json.loads(path.read_text()), "block": run.block, "variant": run.variant})
+    return results
+
+
+def goal_rows(treebank: str, jobs: int, cached: bool) -> list[dict]:
     goal, grids = GOALS[treebank]
     results = []
     for grid, out in grids:
-        results += compare(grid, out, jobs=jobs)[1]
+        results += finished(grid, out) if cached else compare(grid, out, jobs=jobs)[1]
     groups = configurations(results, SEEDS)
     rows = []
     for encoder, name in ARCHITECTURES.items():
@@ -87,10 +98,11 @@ def main() -> None:
     p.add_argument("--jobs", type=int, default=2, help="runs trained side by side (`tagger compare --jobs`)")
     p.add_argument("--threads", type=int, default=2, help="torch threads for the ensembles' evaluation")
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "goals.json")
+    p.add_argument("--cached", action="store_true", help="use the finished runs only (configurations with 3 seeds)")
     args = p.parse_args()
     os.chdir(ROOT)  # the grids name their configs relative to the repository
     torch.set_num_threads(args.threads)
-    rows = [row for tb in args.treebanks for row in goal_rows(tb, args.jobs)]
+    rows = [row for tb in args.treebanks for row in goal_rows(tb, args.jobs, args.cached)]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(rows, indent=1))
 

@@ -21,9 +21,10 @@ from pathlib import Path
 
 import torch
 
-from tagger.compare import compare, configurations, expand, load_grid, run_dir
+from tagger.compare import collect, compare, configurations, expand, load_grid
 from tagger.evaluate import evaluate_file
 from tagger.predict import Ensemble
+from tagger.report import _pm
 from tagger.stats import mean_std
 from tagger.treebanks import fetch
 
@@ -38,32 +39,17 @@ ARCHITECTURES = {"transformer": "self-attention", "rnn": "BiLSTM", "window_fc": 
 SEEDS = 3
 
 
-def _pm(values: list[float]) -> str:
-    m, s = mean_std([100 * v for v in values])
-    return f"{m:.2f} ± {s:.2f}"
-
-
 def _options(run: dict) -> str:
     """The run's own options: what follows the treebank in its argv, seed and fraction left out."""
     argv = run["argv"][run["argv"].index("--data.treebank") + 2 : run["argv"].index("--seed")]
     return " ".join(argv) or "(grid defaults)"
 
 
-def finished(grid: str, out: str) -> list[dict]:
-    """The grid's runs that are trained and evaluated, as `compare` returns them."""
-    results = []
-    for run in expand(load_grid(grid)):
-        path = run_dir(Path(out), run) / "result.json"
-        if path.is_file():
-            results.append({**json.loads(path.read_text()), "block": run.block, "variant": run.variant})
-    return results
-
-
 def goal_rows(treebank: str, jobs: int, cached: bool) -> list[dict]:
     goal, grids = GOALS[treebank]
     results = []
     for grid, out in grids:
-        results += finished(grid, out) if cached else compare(grid, out, jobs=jobs)[1]
+        results += collect(expand(load_grid(grid)), Path(out)) if cached else compare(grid, out, jobs=jobs)[1]
     groups = configurations(results, SEEDS)
     rows = []
     for encoder, name in ARCHITECTURES.items():

@@ -297,8 +297,14 @@ def compare(grid_path: str | Path, out: str | Path, jobs: int = 1) -> tuple[Grid
             proc.kill()
             proc.wait()
         raise
+    return grid, collect(runs, out)
+
+
+def collect(runs: list[Run], out: Path) -> list[dict]:
+    """The results of those runs that are trained and evaluated, each labelled with its block and variant."""
     results = []
     for r in runs:
-        result = json.loads((run_dir(out, r) / "result.json").read_text())
-        results.append({**result, "block": r.block, "variant": r.variant})
-    return grid, results
+        path = run_dir(out, r) / "result.json"
+        if path.is_file():
+            results.append({**json.loads(path.read_text()), "block": r.block, "variant": r.variant})
+    return results

@@ -82,7 +82,7 @@ class TaggerModule(L.LightningModule):
         n = batch.n_tokens
         metric = self.acc[f"{stage}_acc"]
         with torch.no_grad():  # the tags tagging would give (the CRF: from its marginals)
-            metric(self.net.tag_layer(logits.detach(), mask).argmax(-1)[mask], labels[mask])
+            metric(self.net.tag_layer(logits, mask).argmax(-1)[mask], labels[mask])
         sync = stage != "train"
         self.log(f"{stage}/loss", loss, batch_size=n, prog_bar=True, sync_dist=sync, on_epoch=True, on_step=not sync)
         self.log(f"{stage}/acc", metric, batch_size=n, prog_bar=True, on_epoch=True, on_step=False)

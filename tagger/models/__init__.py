@@ -31,7 +31,7 @@ def build_model(cfg: ModelConfig, n_words: int, n_chars: int, n_tags: int, aux_s
         raise ValueError(f"unknown encoder {cfg.encoder!r}; choose one of {', '.join(ENCODERS)}")
     embed = Embedder(n_words, n_chars, cfg.embed)
     encoder = ENCODERS[cfg.encoder](embed.output_dim, cfg)
-    return TaggerNet(embed, encoder, n_tags, cfg.dropout, aux_sizes, TAG_LAYERS[cfg.output](n_tags))
+    return TaggerNet(embed, encoder, n_tags, cfg.dropout, TAG_LAYERS[cfg.output](n_tags), aux_sizes)
 
 
 __all__ = [

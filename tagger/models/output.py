@@ -25,9 +25,8 @@ def token_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, label_smooth
 class Independent(nn.Module):
     """Each token's tag on its own: the logits are the scores, cross-entropy the loss."""
 
-    def __init__(self, n_tags: int):
+    def __init__(self, n_tags: int):  # the tag count, as every tag layer takes it; nothing to learn here
         super().__init__()
-        self.n_tags = n_tags
 
     def forward(self, logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return logits

@@ -6,7 +6,6 @@ import torch
 from torch import nn
 
 from tagger.models.embeddings import Embedder
-from tagger.models.output import Independent
 
 
 class TaggerNet(nn.Module):
@@ -19,19 +18,13 @@ class TaggerNet(nn.Module):
     """
 
     def __init__(
-        self,
-        embed: Embedder,
-        encoder: nn.Module,
-        n_tags: int,
-        dropout: float,
-        aux_sizes=(),
-        tag_layer: nn.Module | None = None,
+        self, embed: Embedder, encoder: nn.Module, n_tags: int, dropout: float, tag_layer: nn.Module, aux_sizes=()
     ):
         super().__init__()
         self.embed, self.encoder = embed, encoder
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(encoder.output_dim, n_tags)
-        self.tag_layer = tag_layer if tag_layer is not None else Independent(n_tags)
+        self.tag_layer = tag_layer
         # Initialised without advancing the global random stream: the rest of the run (dropout masks...)
         # is then the same with or without auxiliary heads, a paired comparison.
         with torch.random.fork_rng(devices=[]):

@@ -67,3 +67,26 @@ def test_every_comparison_grid_expands(grid):
         assert len(set(keys)) == len(keys) == len(block.variants) * len(block.seeds) * len(block.fractions)
     if len(g.blocks) > 1:  # blocks share the default model's run instead of training it again
         assert len({r.key for r in runs}) < len(runs)
+
+
+# configs/accurate/: the configuration whose runs the README's goal table reports, per treebank
+ACCURATE = [
+    ("en_ewt", "levers_en_ewt.yaml", "transformer_combined"),
+    ("zh_gsd", "levers_zh_gsd.yaml", "transformer_combined"),
+]
+
+
+@pytest.mark.parametrize("treebank,grid,variant", ACCURATE, ids=[a[0] for a in ACCURATE])
+def test_accurate_configs_are_the_reported_runs(treebank, grid, variant):
+    """`tagger train --config configs/accurate/X.yaml --seed N` trains exactly the run the README reports
+    (the same cache key as the grid's run: every option and default equal), so its numbers apply."""
+    from tagger.compare import expand, load_grid, run_key
+
+    runs = [r for r in expand(load_grid(ROOT / "configs" / "compare" / grid)) if r.variant == variant]
+    assert {r.seed for r in runs} == {1, 2, 3}
+    for run in runs:
+        _, _, resolved, _ = parse_train_args(
+            ["--config", str(ROOT / f"configs/accurate/{treebank}.yaml"), "--seed", str(run.seed)]
+        )
+        assert resolved["data"]["treebank"] == treebank
+        assert run_key(resolved) == run.key

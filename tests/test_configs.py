@@ -73,6 +73,7 @@ def test_every_comparison_grid_expands(grid):
 ACCURATE = [
     ("en_ewt", "levers_en_ewt.yaml", "transformer_combined"),
     ("zh_gsd", "levers_zh_gsd.yaml", "transformer_combined"),
+    ("hu_szeged", "capacity_hu_szeged.yaml", "all"),
 ]
 
 

@@ -24,7 +24,7 @@ import torch
 from tagger.compare import collect, compare, configurations, expand, load_grid
 from tagger.evaluate import evaluate_file
 from tagger.predict import Ensemble
-from tagger.report import _pm
+from tagger.report import mean_pm
 from tagger.stats import mean_std
 from tagger.treebanks import fetch
 
@@ -107,7 +107,7 @@ def main() -> None:
         test = mean_std([100 * v for v in r["test"]])[0]
         print(
             f"| {r['treebank']} | {r['goal']:.1f} | {r['architecture']} | {r['variant']} ({r['options']}; "
-            f"best of {r['candidates']}) | {_pm(r['dev'])} | {_pm(r['test'])} | {test - r['goal']:+.2f} "
+            f"best of {r['candidates']}) | {mean_pm(r['dev'])} | {mean_pm(r['test'])} | {test - r['goal']:+.2f} "
             f"| {100 * r['ensemble_dev']:.2f} | {100 * r['ensemble_test']:.2f} "
             f"| {100 * r['ensemble_test'] - r['goal']:+.2f} | {mean_std(r['train_minutes'])[0]:.1f} |"
         )

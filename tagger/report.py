@@ -24,7 +24,7 @@ def _encoder(r: dict) -> str:
     return r["model_config"]["encoder"]
 
 
-def _pm(values: list[float], scale: float = 100, digits: int = 2) -> str:
+def mean_pm(values: list[float], scale: float = 100, digits: int = 2) -> str:
     m, s = mean_std([v * scale for v in values])
     return f"{m:.{digits}f}" if len(values) == 1 else f"{m:.{digits}f} ± {s:.{digits}f}"
 
@@ -32,7 +32,7 @@ def _pm(values: list[float], scale: float = 100, digits: int = 2) -> str:
 def _dev(rs: list[dict]) -> str:
     """Dev accuracy of the selected checkpoints (what model selection saw), or "—" for runs without it."""
     devs = [r["dev_accuracy"] for r in rs if r.get("dev_accuracy") is not None]
-    return _pm(devs) if len(devs) == len(rs) else "—"
+    return mean_pm(devs) if len(devs) == len(rs) else "—"
 
 
 def write_report(grid: Grid, results: list[dict], out: Path) -> Path:
@@ -141,10 +141,11 @@ def write_report(grid: Grid, results: list[dict], out: Path) -> Path:
         for v, rs in rows:
             opts = ", ".join(f"{k}={val}" for k, val in (block.variants[v] or {}).items())
             lines.append(
-                f"| {v} | {opts} | {len(rs)} | {_dev(rs)} | {_pm([r['accuracy'] for r in rs])} "
-                f"| {_pm([r['unknown_accuracy'] or 0 for r in rs])} | {rs[0]['parameters'] / 1e6:.2f} M "
-                f"| {_pm([r['train_seconds'] for r in rs], 1 / 60, 1)} | {_pm([r['tokens_per_s'] for r in rs], 1, 0)} "
-                f"| {_pm([r['peak_rss_mb'] for r in rs], 1, 0)} | {significance(label[(block.name, v)], reference)} |"
+                f"| {v} | {opts} | {len(rs)} | {_dev(rs)} | {mean_pm([r['accuracy'] for r in rs])} "
+                f"| {mean_pm([r['unknown_accuracy'] or 0 for r in rs])} | {rs[0]['parameters'] / 1e6:.2f} M "
+                f"| {mean_pm([r['train_seconds'] for r in rs], 1 / 60, 1)} "
+                f"| {mean_pm([r['tokens_per_s'] for r in rs], 1, 0)} | {mean_pm([r['peak_rss_mb'] for r in rs], 1, 0)} "
+                f"| {significance(label[(block.name, v)], reference)} |"
             )
         lines.append("")
 

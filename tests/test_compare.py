@@ -12,7 +12,7 @@ import yaml
 from conftest import ROOT, run
 from tagger.compare import configurations, expand, load_grid
 from tagger.errors import TaggerError
-from tagger.report import _pm
+from tagger.report import mean_pm
 
 TINY = {
     "model.dim": 32,
@@ -121,7 +121,7 @@ def test_compare_end_to_end_then_cached(tmp_path):
     # each table row gives the dev accuracy that selected the checkpoints beside the test accuracy
     rows = [r for r in results if r["block"] == "architectures" and r["variant"] == "window_fc" and r["fraction"] == 1]
     assert len(rows) == 2 and all(0 < r["dev_accuracy"] <= 1 for r in rows)
-    dev, test = (_pm([r[k] for r in rows]) for k in ("dev_accuracy", "accuracy"))
+    dev, test = (mean_pm([r[k] for r in rows]) for k in ("dev_accuracy", "accuracy"))
     assert f"| 2 | {dev} | {test} |" in report
     assert len((out / "results.csv").read_text().splitlines()) == 11
     # configurations for choosing on dev: k2 is window_fc (same options), k0 has one seed, 50% runs left out

@@ -22,6 +22,7 @@ class Batch:
     mask: torch.Tensor  # (B, T) bool, True = real token
     labels: torch.Tensor | None = None  # (B, T) int64, -100 = padding
     aux_labels: torch.Tensor | None = None  # (A, B, T) int64: auxiliary training targets, -100 = padding
+    soft_labels: torch.Tensor | None = None  # (B, T, K) float32: teachers' tag distributions, 0 = padding
     # Tagging only: the form of each char_ids row, and the character encoder's vectors for those rows
     # when already known (tagger.predict keeps them per form; the embedder then skips the encoder).
     forms: list[str] | None = None
@@ -37,6 +38,7 @@ def pad_batch(
     char_ids: list[list[list[int]]],
     labels: list[list[int]] | None = None,
     aux_labels: list[list[list[int]]] | None = None,
+    soft_labels: list[list[list[float]]] | None = None,
 ) -> Batch:
     """Pad encoded sentences into a Batch (vectorised: one numpy scatter per field)."""
     lengths = np.fromiter((len(w) for w in word_ids), dtype=np.int64, count=len(word_ids))
@@ -66,4 +68,9 @@ def pad_batch(
         for a in range(n_aux):
             aux[a][mask] = [i for sent in aux_labels for i in sent[a]]
         batch.aux_labels = torch.from_numpy(aux)
+    if soft_labels:  # per sentence, per token, one probability per tag
+        flat = np.concatenate([np.asarray(s, dtype=np.float32).reshape(len(s), -1) for s in soft_labels])
+        soft = np.zeros((*mask.shape, flat.shape[-1]), dtype=np.float32)
+        soft[mask] = flat
+        batch.soft_labels = torch.from_numpy(soft)
     return batch

@@ -104,7 +104,14 @@ def load_grid(path: str | Path) -> Grid:
 # from before it existed. At that value an option is left out of a run's cache key, so that adding an
 # option does not turn every finished run into a new one. (A new option's default must keep the old
 # behaviour; add it here.)
-NEUTRAL_OPTIONS = {("data", "aux_columns"): [], ("optim", "aux_weight"): 0.5, ("model", "output"): "softmax"}
+NEUTRAL_OPTIONS = {
+    ("data", "aux_columns"): [],
+    ("optim", "aux_weight"): 0.5,
+    ("model", "output"): "softmax",
+    ("data", "teachers"): [],
+    ("optim", "distill_weight"): 0.5,
+    ("optim", "distill_temperature"): 1.0,
+}
 
 
 def run_key(resolved: dict) -> str:

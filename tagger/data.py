@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader, Sampler
 
 from tagger.batch import Batch, pad_batch
 from tagger.conllu_io import LABEL_COLUMNS, column_index, read_conllu
+from tagger.distill import Teacher
 from tagger.errors import TaggerError
 from tagger.treebanks import SPLITS, default_cache_dir, fetch, sha256_file
 from tagger.vocab import Vocab, VocabConfig
@@ -61,6 +62,9 @@ class DataConfig:
         train_fraction: train on this fraction of the training sentences (the same subset for every
             model and seed, nested across fractions).
         num_workers: DataLoader worker processes.
+        teachers: model files trained on the same label column (e.g. several seeds of one configuration)
+            whose mean tag distribution for each training token becomes a second, soft target beside the
+            gold tag (knowledge distillation; optim.distill_weight weighs the two). Empty: off.
     """
 
     treebank: str | list[str] | None = "en_ewt"
@@ -75,10 +79,13 @@ class DataConfig:
     eval_batch_size: int = 256
     train_fraction: float = 1.0
     num_workers: int = 0
+    teachers: list[str] = field(default_factory=list)
 
 
 def collate(columns: dict[str, list]) -> Batch:
-    return pad_batch(columns["word_ids"], columns["char_ids"], columns["labels"], columns.get("aux_labels"))
+    return pad_batch(
+        columns["word_ids"], columns["char_ids"], columns["labels"], columns.get("aux_labels"), columns.get("soft")
+    )
 
 
 def _generate(path: str, sha256: str) -> Iterator[dict]:
@@ -109,9 +116,15 @@ def load_corpus(path: str | Path, cache_dir: str | Path | None = None) -> Datase
 
 
 def encode_corpus(
-    corpus: Dataset, vocab: Vocab, label_column: str, fingerprint: str, aux_columns: list[str] = ()
+    corpus: Dataset,
+    vocab: Vocab,
+    label_column: str,
+    fingerprint: str,
+    aux_columns: list[str] = (),
+    teacher: Teacher | None = None,
 ) -> Dataset:
-    """Add vocabulary ids; cached on disk under a fingerprint of the corpus, vocabulary and columns."""
+    """Add vocabulary ids, and with a teacher its tag distributions (`soft`, per token one probability per
+    tag of the vocabulary); cached on disk under a fingerprint of the corpus, vocabulary, columns and teacher."""
     for c in (label_column, *aux_columns):
         column_index(c)  # validates the name
 
@@ -125,13 +138,18 @@ def encode_corpus(
         }
         if aux_columns:  # per sentence, one id list per auxiliary column
             out["aux_labels"] = [[vocab.encode_aux(c, batch[c][i]) for c in aux_columns] for i in range(len(forms))]
+        if teacher is not None:
+            out["soft"] = [d.tolist() for d in teacher(forms)]
         return out
 
     columns = label_column + "".join(f"+{c}" for c in aux_columns)
-    key = hashlib.sha256(f"{corpus._fingerprint}|{fingerprint}|{columns}".encode()).hexdigest()[:32]
+    taught = "" if teacher is None else f"|teacher {teacher.fingerprint}"
+    key = hashlib.sha256(f"{corpus._fingerprint}|{fingerprint}|{columns}{taught}".encode()).hexdigest()[:32]
     features = ENCODED_FEATURES
     if aux_columns:
-        features = Features({**ENCODED_FEATURES, "aux_labels": List(List(Value("int32")))})
+        features = Features({**features, "aux_labels": List(List(Value("int32")))})
+    if teacher is not None:
+        features = Features({**features, "soft": List(List(Value("float32")))})
     return corpus.map(
         encode,
         batched=True,
@@ -286,7 +304,8 @@ class TaggerDataModule(L.LightningDataModule):
                 self.vocab.n_tags,
             )
         fp = hashlib.sha256(json.dumps(self.vocab.to_dict(), sort_keys=True).encode()).hexdigest()
-        self.encoded["train"] = encode_corpus(train, self.vocab, self.cfg.label_column, fp, aux)
+        teacher = Teacher(self.cfg.teachers, self.vocab.tags, self.cfg.label_column) if self.cfg.teachers else None
+        self.encoded["train"] = encode_corpus(train, self.vocab, self.cfg.label_column, fp, aux, teacher)
         dev = self._corpus("dev")
         if dev is not None:
             self.encoded["dev"] = encode_corpus(dev, self.vocab, self.cfg.label_column, fp, aux)

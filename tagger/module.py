@@ -15,7 +15,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from tagger.batch import Batch
 from tagger.models import TaggerNet
-from tagger.models.output import token_cross_entropy
+from tagger.models.output import soft_cross_entropy, token_cross_entropy
 
 
 @dataclass
@@ -31,6 +31,9 @@ class OptimConfig:
         min_lr_ratio: final learning rate as a fraction of lr.
         label_smoothing: cross-entropy label smoothing.
         aux_weight: weight of each auxiliary column's loss (data.aux_columns) beside the main loss.
+        distill_weight: with data.teachers, the main loss is (1 - w) * cross-entropy with the gold tags
+            + w * cross-entropy with the teachers' distributions.
+        distill_temperature: softens (> 1) or sharpens (< 1) both distributions in the distillation term.
     """
 
     lr: float = 3e-3
@@ -41,6 +44,8 @@ class OptimConfig:
     min_lr_ratio: float = 0.05
     label_smoothing: float = 0.0
     aux_weight: float = 0.5
+    distill_weight: float = 0.5
+    distill_temperature: float = 1.0
 
 
 def lr_factor(step: int, warmup: int, total: float, schedule: str, min_ratio: float) -> float:
@@ -76,6 +81,10 @@ class TaggerModule(L.LightningModule):
         labels, mask = batch.labels, batch.mask
         smoothing = self.optim.label_smoothing
         loss = self.net.tag_layer.loss(logits, labels, mask, smoothing)
+        if batch.soft_labels is not None:  # distillation (training batches only carry the teachers' targets)
+            w = self.optim.distill_weight
+            soft = soft_cross_entropy(logits, batch.soft_labels, mask, self.optim.distill_temperature)
+            loss = (1 - w) * loss + w * soft
         if batch.aux_labels is not None:  # auxiliary targets: one softmax head per column, on the same states
             for head, aux_labels in zip(self.net.aux_out, batch.aux_labels, strict=True):
                 loss = loss + self.optim.aux_weight * token_cross_entropy(head(h), aux_labels, smoothing)

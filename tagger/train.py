@@ -49,6 +49,11 @@ def _loggers(out: Path) -> list:
 def train(cfg: TrainConfig, trainer_kwargs: dict, resolved: dict, resume: bool = False) -> Path | None:
     """Train as configured; returns the path of the model file written into cfg.output_dir (None on
     the other processes of a distributed run: only global rank 0 writes and reports)."""
+    if cfg.data.teachers:
+        if cfg.model.output != "softmax":
+            raise TaggerError("data.teachers: distilling needs model.output softmax (a CRF has no tag distributions)")
+        if not (0 <= cfg.optim.distill_weight <= 1 and cfg.optim.distill_temperature > 0):
+            raise TaggerError("optim.distill_weight must be in [0, 1] and optim.distill_temperature above 0")
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_write(out / "config.yaml") as f:

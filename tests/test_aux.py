@@ -79,7 +79,14 @@ def test_a_new_option_at_its_neutral_value_keeps_finished_runs(tmp_path):
     keys = {}
     for name, extra in {
         "default": {},
-        "neutral": {"data.aux_columns": [], "optim.aux_weight": 0.5, "model.output": "softmax"},
+        "neutral": {
+            "data.aux_columns": [],
+            "optim.aux_weight": 0.5,
+            "model.output": "softmax",
+            "data.teachers": [],
+            "optim.distill_weight": 0.5,
+            "optim.distill_temperature": 1.0,
+        },
         "aux": {"data.aux_columns": ["feats"]},
         "crf": {"model.output": "crf"},
     }.items():

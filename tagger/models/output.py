@@ -22,6 +22,20 @@ def token_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, label_smooth
     return F.cross_entropy(logits[trainable].float(), labels[trainable], label_smoothing=label_smoothing)
 
 
+def soft_cross_entropy(
+    logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor, temperature: float = 1.0
+) -> torch.Tensor:
+    """Mean over real tokens of the cross-entropy from target distributions (B, T, K) to softmax(logits /
+    temperature), the targets tempered the same way (p^(1/t), renormalised) and the loss scaled by t^2
+    so that its gradients keep their size whatever the temperature (Hinton et al., 2015)."""
+    log_q = F.log_softmax(logits[mask].float() / temperature, -1)  # (N, K)
+    p = targets[mask]
+    if temperature != 1.0:
+        p = p.clamp_min(1e-12).pow(1.0 / temperature)
+        p = p / p.sum(-1, keepdim=True)
+    return -(p * log_q).sum(-1).mean() * temperature**2
+
+
 class Independent(nn.Module):
     """Each token's tag on its own: the logits are the scores, cross-entropy the loss."""
 

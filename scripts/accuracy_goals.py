@@ -39,7 +39,13 @@ GOALS = {
         ],
     ),
     "en_ewt": (96.0, [("configs/compare/levers_en_ewt.yaml", "runs/compare/levers_en_ewt")]),
-    "zh_gsd": (94.5, [("configs/compare/levers_zh_gsd.yaml", "runs/compare/levers_zh_gsd")]),
+    "zh_gsd": (
+        94.5,
+        [
+            ("configs/compare/levers_zh_gsd.yaml", "runs/compare/levers_zh_gsd"),
+            ("configs/compare/schedule_zh_gsd.yaml", "runs/compare/levers_zh_gsd"),
+        ],
+    ),
 }
 ARCHITECTURES = {"transformer": "self-attention", "rnn": "BiLSTM", "window_fc": "windowed MLP"}
 SEEDS = 3

@@ -29,13 +29,15 @@ from tagger.stats import mean_std
 from tagger.treebanks import fetch
 
 ROOT = Path(__file__).resolve().parents[1]
-# treebank: (goal, [(grid, runs directory)]); the Szeged runs directory is shared with its comparison grid
+# treebank: (goal, [(grid, runs directory)]), trained in this order; the Szeged runs directory is shared
+# with its comparison grid
 GOALS = {
     "hu_szeged": (
         95.0,
         [
             ("configs/compare/levers_hu_szeged.yaml", "runs/compare/hu_szeged"),
             ("configs/compare/capacity_hu_szeged.yaml", "runs/compare/hu_szeged"),
+            ("configs/compare/distill_hu_szeged.yaml", "runs/compare/hu_szeged"),  # its teachers: the grids above
         ],
     ),
     "en_ewt": (96.0, [("configs/compare/levers_en_ewt.yaml", "runs/compare/levers_en_ewt")]),
@@ -44,6 +46,7 @@ GOALS = {
         [
             ("configs/compare/levers_zh_gsd.yaml", "runs/compare/levers_zh_gsd"),
             ("configs/compare/schedule_zh_gsd.yaml", "runs/compare/levers_zh_gsd"),
+            ("configs/compare/distill_zh_gsd.yaml", "runs/compare/levers_zh_gsd"),  # its teachers: the grids above
         ],
     ),
 }

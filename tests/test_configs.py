@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from conftest import ROOT
@@ -75,6 +78,20 @@ ACCURATE = [
     ("zh_gsd", "levers_zh_gsd.yaml", "transformer_combined"),
     ("hu_szeged", "capacity_hu_szeged.yaml", "all"),
 ]
+# The distilled students the goal table reports for some treebanks: the accurate configuration again,
+# taught by that configuration's own three seeds (README, "Distillation").
+DISTILLED = [
+    ("zh_gsd", "distill_zh_gsd.yaml", "transformer_distilled"),
+    ("hu_szeged", "distill_hu_szeged.yaml", "all_distilled"),
+]
+
+
+def _accurate(treebank: str, seed: int, *extra: str) -> dict:
+    _, _, resolved, _ = parse_train_args(
+        ["--config", str(ROOT / f"configs/accurate/{treebank}.yaml"), "--seed", str(seed), *extra]
+    )
+    assert resolved["data"]["treebank"] == treebank
+    return resolved
 
 
 @pytest.mark.parametrize("treebank,grid,variant", ACCURATE, ids=[a[0] for a in ACCURATE])
@@ -86,8 +103,18 @@ def test_accurate_configs_are_the_reported_runs(treebank, grid, variant):
     runs = [r for r in expand(load_grid(ROOT / "configs" / "compare" / grid)) if r.variant == variant]
     assert {r.seed for r in runs} == {1, 2, 3}
     for run in runs:
-        _, _, resolved, _ = parse_train_args(
-            ["--config", str(ROOT / f"configs/accurate/{treebank}.yaml"), "--seed", str(run.seed)]
-        )
-        assert resolved["data"]["treebank"] == treebank
-        assert run_key(resolved) == run.key
+        assert run_key(_accurate(treebank, run.seed)) == run.key
+
+
+@pytest.mark.parametrize("treebank,grid,variant", DISTILLED, ids=[a[0] for a in DISTILLED])
+def test_distilled_students_are_the_accurate_config_taught_by_its_own_seeds(treebank, grid, variant):
+    """The students are configs/accurate/X.yaml plus `--data.teachers` naming the model files of that same
+    configuration's seeds 1-3 (the grid's run directories, named by their cache keys)."""
+    from tagger.compare import expand, load_grid, run_key
+
+    runs = [r for r in expand(load_grid(ROOT / "configs" / "compare" / grid)) if r.variant == variant]
+    assert {r.seed for r in runs} == {1, 2, 3}
+    teachers = json.loads(runs[0].argv[runs[0].argv.index("--data.teachers") + 1])
+    assert [Path(t).parent.name for t in teachers] == [run_key(_accurate(treebank, s)) for s in (1, 2, 3)]
+    for run in runs:
+        assert run_key(_accurate(treebank, run.seed, "--data.teachers", json.dumps(teachers))) == run.key

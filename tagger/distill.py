@@ -35,23 +35,23 @@ class Teacher:
                 f"teacher tags the {self.tagger.label_column} column, this run trains {label_column}", paths[0]
             )
         self.n_tags = len(tags)
-        self._position = {t: i for i, t in enumerate(tags)}
-        if not any(t in self._position for t in self.tagger.tags):
+        position = {t: i for i, t in enumerate(tags)}
+        # each teacher tag's column in the student's distribution; the student's tag count (one spare
+        # column, cut off afterwards) for tags the student does not know
+        self._column = {t: position.get(t, self.n_tags) for t in self.tagger.tags}
+        if all(c == self.n_tags for c in self._column.values()):
             raise TaggerError("teacher shares no tag with the training data", paths[0])
         sums = "|".join(sha256_file(p) for p in paths)
         self.fingerprint = hashlib.sha256(sums.encode()).hexdigest()
 
     def __call__(self, sentences: Sequence[Sequence[str]]) -> list[np.ndarray]:
         """Per sentence, a (tokens, tags) float32 array of the teachers' mean probabilities, rows summing to 1."""
-        preds = self.tagger.predict(sentences, top_k=len(self.tagger.tags))
         out = []
-        for pred in preds:
-            dist = np.zeros((len(pred.tags), self.n_tags), dtype=np.float32)
-            for t, pairs in enumerate(pred.top):
-                for tag, p in pairs:
-                    j = self._position.get(tag)
-                    if j is not None:
-                        dist[t, j] = p
-            dist /= np.maximum(dist.sum(-1, keepdims=True), 1e-12)
-            out.append(dist)
+        for pred in self.tagger.predict(sentences, top_k=len(self.tagger.tags)):
+            columns = np.array([[self._column[tag] for tag, _ in pairs] for pairs in pred.top])  # (n, teacher tags)
+            probs = np.array([[p for _, p in pairs] for pairs in pred.top], dtype=np.float32)
+            dist = np.zeros((len(pred.tags), self.n_tags + 1), dtype=np.float32)
+            np.put_along_axis(dist, columns, probs, axis=1)
+            dist = dist[:, : self.n_tags]
+            out.append(dist / np.maximum(dist.sum(-1, keepdims=True), 1e-12))
         return out

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from conftest import ROOT, run, train_tiny
 from tagger.batch import pad_batch
+from tagger.conllu_io import read_conllu
 from tagger.data import DataConfig, TaggerDataModule
 from tagger.models.output import soft_cross_entropy
 from tagger.predict import Tagger
@@ -57,8 +58,6 @@ def test_the_training_set_carries_the_teachers_distributions(tiny_model, szeged)
     assert "soft" in train.column_names and "soft" not in dm.encoded["dev"].column_names
     teacher = Tagger.load(tiny_model)
     assert teacher.tags == dm.vocab.tags  # same training file, same tag set: the columns line up as they are
-    from tagger.conllu_io import read_conllu
-
     sentences = [s.forms for s in read_conllu(szeged["train"]) if len(s)][:40]
     soft = [np.asarray(s) for s in train[:40]["soft"]]
     assert [len(s) for s in soft] == [len(s) for s in sentences]
@@ -73,8 +72,6 @@ def test_a_student_learns_the_teachers_tags(tmp_path, tiny_model, szeged):
     # Training data whose gold UPOS are renamed (each tag to the next in a cycle, so no tag keeps its
     # name): a student trained on the real-data teacher's distributions alone (weight 1) tags dev like
     # the teacher, the same run without the teacher learns the renamed tags.
-    from tagger.conllu_io import read_conllu
-
     dev = [s for s in read_conllu(szeged["dev"]) if len(s)]
     forms, gold = [s.forms for s in dev], [t for s in dev for t in s.column("upos")]
     names = sorted(set(Tagger.load(tiny_model).tags))

@@ -273,6 +273,12 @@ def compare(grid_path: str | Path, out: str | Path, jobs: int = 1) -> tuple[Grid
         while pending or running or waiting:
             while pending and len(running) < jobs:
                 run = pending.pop(0)
+                if trained(run, out):  # meanwhile trained by another compare on the same runs directory
+                    done += 1
+                    if not (run_dir(out, run) / "result.json").is_file():
+                        waiting.append(run)
+                    log.info("compare: %s was trained meanwhile by another process, not training it again", run.name)
+                    continue
                 log.info(
                     "compare: training %s (%s), run %d of %d",
                     run.name,

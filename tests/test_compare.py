@@ -138,6 +138,46 @@ def test_compare_end_to_end_then_cached(tmp_path):
     assert json.loads((out / "results.json").read_text()) == results
 
 
+def test_compare_does_not_retrain_a_run_another_process_trained_meanwhile(tmp_path, monkeypatch):
+    """Two compares may share a runs directory (e.g. one per grid, one core each); a run the other one
+    finished after this one started is evaluated if need be, not trained again."""
+    import tagger.compare as cmp
+
+    grid = {
+        **GRID,
+        "blocks": [
+            {"name": "b", "variants": {"t": {"model.encoder": "transformer"}, "w": {"model.encoder": "window_fc"}}}
+        ],
+    }
+    path, out = write_grid(tmp_path, grid), tmp_path / "out"
+    runs = expand(load_grid(path))
+    assert len({r.key for r in runs}) == 2
+    started, evaluated = [], []
+
+    class Finished:  # a training process that has exited cleanly
+        returncode = 0
+
+        def poll(self):
+            return 0
+
+    def start(run, out_dir, threads=None):
+        started.append(run.variant)
+        for r in runs:  # its own model, and the other run's model as the other compare writes it meanwhile
+            cmp.run_dir(out_dir, r).mkdir(parents=True, exist_ok=True)
+            cmp.model_path(out_dir, r).write_bytes(b"weights")
+        return Finished()
+
+    def evaluate(run, out_dir, threads=None):
+        evaluated.append(run.variant)
+        (cmp.run_dir(out_dir, run) / "result.json").write_text(json.dumps({"key": run.key}))
+
+    monkeypatch.setattr(cmp, "start", start)
+    monkeypatch.setattr(cmp, "evaluate", evaluate)
+    _, results = cmp.compare(path, out)
+    assert len(started) == 1 and sorted(evaluated) == ["t", "w"]
+    assert sorted(r["variant"] for r in results) == ["t", "w"]
+
+
 def test_attention_command(tiny_model, tmp_path):
     dest = tmp_path / "att.png"
     rc, stdout, _ = run(

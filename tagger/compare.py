@@ -174,6 +174,10 @@ def trained(run: Run, out: Path) -> bool:
     return model_path(out, run).is_file()  # written (atomically) when training ends
 
 
+def evaluated(run: Run, out: Path) -> bool:
+    return (run_dir(out, run) / "result.json").is_file()  # written last (atomically) by evaluate()
+
+
 @functools.cache
 def _test_sentences(treebank: str) -> list:
     """A treebank's test sentences, parsed once for all the runs evaluated on them."""
@@ -262,7 +266,7 @@ def compare(grid_path: str | Path, out: str | Path, jobs: int = 1) -> tuple[Grid
     out = Path(out)
     runs = expand(grid)
     unique = {r.key: r for r in runs}
-    todo = [r for r in unique.values() if not (run_dir(out, r) / "result.json").is_file()]
+    todo = [r for r in unique.values() if not evaluated(r, out)]
     todo.sort(key=lambda r: r.seed)  # seed by seed: a grid stopped early still has every variant for some seeds
     to_train = [r for r in todo if not trained(r, out)]
     log.info("compare: %d runs, %d cached, %d to train", len(unique), len(unique) - len(todo), len(to_train))
@@ -275,7 +279,7 @@ def compare(grid_path: str | Path, out: str | Path, jobs: int = 1) -> tuple[Grid
                 run = pending.pop(0)
                 if trained(run, out):  # meanwhile trained by another compare on the same runs directory
                     done += 1
-                    if not (run_dir(out, run) / "result.json").is_file():
+                    if not evaluated(run, out):
                         waiting.append(run)
                     log.info("compare: %s was trained meanwhile by another process, not training it again", run.name)
                     continue

@@ -21,6 +21,7 @@ import torch
 
 from tagger.conllu_io import read_conllu
 from tagger.evaluate import evaluate_file
+from tagger.machine import describe
 from tagger.predict import Tagger
 from tagger.treebanks import fetch
 
@@ -93,6 +94,7 @@ def main() -> None:
                 print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     (args.out / "results.json").write_text(json.dumps(rows, indent=1))
 
+    print(f"Machine: {describe()}\n")
     header = "treebank | model | test acc | unknown-word acc | dev acc | parameters | train time | epochs"
     print(f"| {header} | tagging tokens/s ({args.threads} threads) |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")

@@ -141,6 +141,9 @@ def main() -> None:
         r["tokens_per_s"] = timed(r["tag"], forms)
         rows.append(r)
         print(f"{r['peer']}: {100 * r['accuracy']:.2f}, {r['tokens_per_s']:,.0f} tokens/s", file=sys.stderr, flush=True)
+    from tagger.machine import describe
+
+    print(f"Machine: {describe()}\n")
     print("| peer (trained here on EWT train) | EWT test UPOS | tokens/s (1 thread) | training (s) | model (MB) |")
     print("| --- | ---: | ---: | ---: | ---: |")
     for r in rows:

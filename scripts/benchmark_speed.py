@@ -58,6 +58,7 @@ def worker(model: str, data: str, threads: int, precision: str, repeats: int, n_
 
     from tagger.conllu_io import read_conllu
     from tagger.fileutil import peak_rss_mb
+    from tagger.machine import describe
     from tagger.metrics import evaluate_tags
     from tagger.predict import Tagger
 
@@ -92,6 +93,7 @@ def worker(model: str, data: str, threads: int, precision: str, repeats: int, n_
     limit = rates[precision] / flops_per_token
     return {
         "model": model,
+        "machine": describe(),
         "encoder": tagger.meta["config"]["model"]["encoder"],
         "parameters": sum(p.numel() for p in tagger.net.parameters()),
         "threads": threads,
@@ -181,6 +183,7 @@ def main() -> None:
     if args.plot:
         plot(rows, args.plot)
 
+    print(f"Machine: {rows[0]['machine']}\n")
     print(
         "| model | precision | threads | accuracy | tokens/s | p50 / p95 latency (ms) | load (s) | peak RSS (MB) "
         "| file (MB) | MFLOP/token | GEMM GFLOP/s | FLOP-limited tokens/s | achieved / limit |"

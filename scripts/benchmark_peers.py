@@ -1,14 +1,20 @@
-"""Train and time two of issue #7's peers on the same EWT data, so that they are measured side by side
-with `scripts/benchmark_speed.py` on the same machine. Extra dependencies, not in the default install:
+"""Train and time issue #7's peers on the same EWT data, so that they are measured side by side with
+`scripts/benchmark_speed.py` on the same machine. Extra dependencies, not in the default install:
 
-    .venv/bin/pip install -c constraints.txt python-crfsuite nltk
+    .venv/bin/pip install -c constraints.txt python-crfsuite nltk ufal.udpipe "spacy==3.8.*"
     .venv/bin/python scripts/benchmark_peers.py --out runs/peers
+    .venv/bin/python scripts/benchmark_peers.py --out runs/peers --peers crf perceptron   # a subset
 
-Peers: a CRF (python-crfsuite, L-BFGS with L1+L2, the usual word/affix/shape features of the token and
-its neighbours within 2) and NLTK's averaged perceptron tagger (trained from scratch, 5 passes). Both
-are trained on EWT train only and scored on EWT test. Tagging speed is timed as the issue asks: from
-in-memory token lists to tags, feature extraction included, one thread, after a warm-up pass, median
-of 5 passes over the test set.
+Peers, each trained from scratch on EWT train only (dev where the tool selects on held-out data) and
+scored on EWT test:
+  - crf: a CRF (python-crfsuite, L-BFGS with L1+L2, the usual word/affix/shape features of the token and
+    its neighbours within 2);
+  - perceptron: NLTK's averaged perceptron tagger (5 passes);
+  - udpipe: UDPipe 1.4's tagger with its default options (no tokenizer, no parser);
+  - spacy: spaCy 3.8's tagger on UPOS (the efficiency CNN tok2vec of `spacy init config`, no vectors).
+Tagging speed is timed as the issue asks: one thread, after a warm-up pass, median of 5 passes over the
+test set, from in-memory token lists to tags with feature extraction for the CRF and the perceptron;
+UDPipe's `model.tag` and spaCy's `nlp.pipe` only (their Sentence / Doc objects are built untimed).
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from tagger.fileutil import atomic_path, atomic_write  # noqa: E402  (after the thread setting)
 
 
 def word_features(sent: list[str], i: int) -> list[str]:
@@ -71,14 +79,24 @@ def sentences(path: Path) -> list[tuple[list[str], list[str]]]:
     return [(s.forms, s.column("upos")) for s in read_conllu(path) if len(s)]
 
 
-def timed(tag, forms: list[list[str]], repeats: int = 5) -> float:
-    tag(forms)
+def timed(peer: dict, forms: list[list[str]], repeats: int = 5) -> float:
+    """Tokens/s of peer["tag"] on the test sentences made ready by peer["prepare"] (untimed)."""
+    inputs = peer.get("prepare", list)(forms)
+    peer["tag"](inputs)
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        tag(forms)
+        peer["tag"](inputs)
         times.append(time.perf_counter() - t0)
     return sum(map(len, forms)) / statistics.median(times)
+
+
+def predicted(peer: dict, forms: list[list[str]]) -> list[list[str]]:
+    return peer.get("read", list)(peer["tag"](peer.get("prepare", list)(forms)))
+
+
+def dir_mb(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
 
 
 def crf(train, test, out: Path) -> dict:
@@ -92,7 +110,8 @@ def crf(train, test, out: Path) -> dict:
         for forms, tags in train:
             trainer.append([word_features(forms, i) for i in range(len(forms))], tags)
         trainer.set_params({"c1": 0.1, "c2": 0.05, "max_iterations": 300})
-        trainer.train(str(path))
+        with atomic_path(path) as tmp:  # a killed run leaves no half-written model to be taken as cached
+            trainer.train(str(tmp))
     train_s = None if cached else time.perf_counter() - t0
     tagger = pycrfsuite.Tagger()
     tagger.open(str(path))
@@ -122,10 +141,124 @@ def perceptron(train, test, out: Path) -> dict:
     return {"peer": "NLTK averaged perceptron", "tag": tag, "train_s": train_s, "size_mb": path.stat().st_size / 2**20}
 
 
+def udpipe(train, test, out: Path) -> dict:
+    from ufal.udpipe import InputFormat, Model, ProcessingError, Sentence, Sentences, Trainer
+
+    from tagger.treebanks import fetch
+
+    def read(path: Path) -> Sentences:
+        fmt, sents, err = InputFormat.newConlluInputFormat(), Sentences(), ProcessingError()
+        fmt.setText(path.read_text(encoding="utf-8"))
+        s = Sentence()
+        while fmt.nextSentence(s, err):
+            sents.append(s)
+            s = Sentence()
+        if err.occurred():
+            sys.exit(f"{path}: UDPipe cannot read it: {err.message}")
+        return sents
+
+    path = out / "udpipe.model"
+    t0 = time.perf_counter()
+    cached = path.exists()
+    if not cached:
+        err = ProcessingError()
+        # morphodita_parsito with tokenizer and parser off: the tagger alone, default options
+        blob = Trainer.train(
+            "morphodita_parsito",
+            read(fetch("en_ewt", "train")),
+            read(fetch("en_ewt", "dev")),
+            Trainer.NONE,
+            Trainer.DEFAULT,
+            Trainer.NONE,
+            err,
+        )
+        if err.occurred():
+            sys.exit(f"UDPipe training failed: {err.message}")
+        with atomic_write(path, "wb") as f:
+            f.write(blob)
+    train_s = None if cached else time.perf_counter() - t0
+    model = Model.load(str(path))
+    if model is None:
+        sys.exit(f"{path}: UDPipe cannot load it")
+
+    def prepare(batch):
+        sents = []
+        for forms in batch:
+            s = Sentence()
+            for f in forms:
+                s.addWord(f)
+            sents.append(s)
+        return sents
+
+    def tag(sents):
+        for s in sents:
+            model.tag(s, Model.DEFAULT)
+        return sents
+
+    def tags(sents):
+        return [[w.upostag for w in list(s.words)[1:]] for s in sents]  # words[0] is the root
+
+    return {
+        "peer": "UDPipe 1.4 (tagger, default options)",
+        "prepare": prepare,
+        "tag": tag,
+        "read": tags,
+        "train_s": train_s,
+        "size_mb": path.stat().st_size / 2**20,
+    }
+
+
+def spacy_tagger(train, test, out: Path) -> dict:
+    import spacy
+    from spacy.cli.init_config import init_config
+    from spacy.cli.train import train as spacy_train
+    from spacy.tokens import Doc, DocBin
+
+    from tagger.treebanks import fetch
+
+    work = out / "spacy"
+    best, done = work / "model" / "model-best", work / "trained"  # spaCy rewrites model-best as it trains
+    t0 = time.perf_counter()
+    cached = done.exists()
+    if not cached:
+        work.mkdir(parents=True, exist_ok=True)
+        nlp = spacy.blank("en")
+        for split, data in (("train", train), ("dev", sentences(fetch("en_ewt", "dev")))):
+            DocBin(docs=[Doc(nlp.vocab, words=f, tags=t) for f, t in data]).to_disk(work / f"{split}.spacy")
+        config = init_config(lang="en", pipeline=["tagger"], optimize="efficiency", gpu=False)
+        config.to_disk(work / "config.cfg")
+        overrides = {"paths.train": str(work / "train.spacy"), "paths.dev": str(work / "dev.spacy")}
+        spacy_train(work / "config.cfg", work / "model", overrides=overrides)
+        done.touch()
+    train_s = None if cached else time.perf_counter() - t0
+    nlp = spacy.load(best)
+
+    def prepare(batch):
+        return [Doc(nlp.vocab, words=f) for f in batch]
+
+    def tag(docs):
+        return list(nlp.pipe(docs))
+
+    def tags(docs):
+        return [[t.tag_ for t in d] for d in docs]
+
+    return {
+        "peer": "spaCy 3.8 tagger on UPOS (efficiency)",
+        "prepare": prepare,
+        "tag": tag,
+        "read": tags,
+        "train_s": train_s,
+        "size_mb": dir_mb(best),
+    }
+
+
+PEERS = {"crf": crf, "perceptron": perceptron, "udpipe": udpipe, "spacy": spacy_tagger}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=Path("runs/peers"))
-    p.add_argument("--peers", nargs="+", default=["crf", "perceptron"], choices=["crf", "perceptron"])
+    p.add_argument("--peers", nargs="+", default=list(PEERS), choices=list(PEERS))
     args = p.parse_args()
     from tagger.treebanks import fetch
 
@@ -135,10 +268,10 @@ def main() -> None:
     gold = [t for _, tags in test for t in tags]
     rows = []
     for name in args.peers:
-        r = {"crf": crf, "perceptron": perceptron}[name](train, test, args.out)
-        pred = [t for s in r["tag"](forms) for t in s]
+        r = PEERS[name](train, test, args.out)
+        pred = [t for s in predicted(r, forms) for t in s]
         r["accuracy"] = sum(a == b for a, b in zip(gold, pred, strict=True)) / len(gold)
-        r["tokens_per_s"] = timed(r["tag"], forms)
+        r["tokens_per_s"] = timed(r, forms)
         rows.append(r)
         print(f"{r['peer']}: {100 * r['accuracy']:.2f}, {r['tokens_per_s']:,.0f} tokens/s", file=sys.stderr, flush=True)
     from tagger.machine import describe

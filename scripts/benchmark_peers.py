@@ -20,6 +20,7 @@ UDPipe's `model.tag` and spaCy's `nlp.pipe` only (their Sentence / Doc objects a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import statistics
@@ -228,7 +229,8 @@ def spacy_tagger(train, test, out: Path) -> dict:
         config = init_config(lang="en", pipeline=["tagger"], optimize="efficiency", gpu=False)
         config.to_disk(work / "config.cfg")
         overrides = {"paths.train": str(work / "train.spacy"), "paths.dev": str(work / "dev.spacy")}
-        spacy_train(work / "config.cfg", work / "model", overrides=overrides)
+        with contextlib.redirect_stdout(sys.stderr):  # its progress table; stdout is for ours
+            spacy_train(work / "config.cfg", work / "model", overrides=overrides)
         done.touch()
     train_s = None if cached else time.perf_counter() - t0
     nlp = spacy.load(best)

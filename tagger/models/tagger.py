@@ -32,7 +32,11 @@ class TaggerNet(nn.Module):
 
     def features(self, batch) -> torch.Tensor:
         """The encoder states every output layer reads: (B, T, D)."""
-        return self.dropout(self.encoder(self.embed(batch), batch.mask))
+        return self.encode(self.embed(batch), batch.mask)
+
+    def encode(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Input vectors (B, T, D_in), e.g. the embedder's, perhaps perturbed -> encoder states (B, T, D)."""
+        return self.dropout(self.encoder(x, mask))
 
     def forward(self, batch) -> torch.Tensor:
         return self.tag_layer(self.out(self.features(batch)), batch.mask)

@@ -84,8 +84,6 @@ class TaggerModule(L.LightningModule):
     def _step(self, batch: Batch, stage: str) -> torch.Tensor:
         x = self.net.embed(batch)  # (B, T, D_in)
         loss, logits = self._loss(self.net.encode(x, batch.mask), batch)
-        if stage == "train" and self.optim.adversarial > 0:
-            loss = loss + self._adversarial_loss(x, loss, batch)
         labels, mask = batch.labels, batch.mask
         n = batch.n_tokens
         metric = self.acc[f"{stage}_acc"]
@@ -94,6 +92,8 @@ class TaggerModule(L.LightningModule):
         sync = stage != "train"
         self.log(f"{stage}/loss", loss, batch_size=n, prog_bar=True, sync_dist=sync, on_epoch=True, on_step=not sync)
         self.log(f"{stage}/acc", metric, batch_size=n, prog_bar=True, on_epoch=True, on_step=False)
+        if stage == "train" and self.optim.adversarial > 0:  # logged: the clean loss, comparable across runs
+            return loss + self._adversarial_loss(x, loss, batch)
         return loss
 
     def _loss(self, h: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:

@@ -111,6 +111,7 @@ NEUTRAL_OPTIONS = {
     ("data", "teachers"): [],
     ("optim", "distill_weight"): 0.5,
     ("optim", "distill_temperature"): 1.0,
+    ("optim", "adversarial"): 0.0,
 }
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from safetensors import safe_open
 
 from conftest import train_tiny
+from tagger.modelfile import read_model_file
 from tagger.models import build_model
 from tagger.module import OptimConfig, TaggerModule
 from test_models import VARIANTS, _two_sentence_batch
@@ -49,14 +49,9 @@ def test_off_by_default_and_the_step_loss_adds_the_adversarial_term():
     torch.testing.assert_close(plain._step(batch, "train").detach(), clean)
 
 
-def _weights(path):
-    with safe_open(str(path), framework="pt") as f:
-        return {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
-
-
 def test_adversarial_training_runs_end_to_end_and_changes_the_model(tmp_path):
     plain, _ = train_tiny(tmp_path / "plain")
     adv, _ = train_tiny(tmp_path / "adv", "--optim.adversarial", "0.1")
-    a, b = _weights(plain), _weights(adv)
+    (a, _), (b, _) = read_model_file(plain), read_model_file(adv)
     assert set(a) == set(b)
     assert max(float((a[k] - b[k]).abs().max()) for k in a) > 1e-3

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from safetensors import safe_open
 
 from conftest import ROOT, run, train_tiny
 from tagger.batch import pad_batch
@@ -36,17 +35,12 @@ def test_padded_auxiliary_labels():
     assert b.aux_labels[1].tolist() == [[4, 5, 6], [8, -100, -100]]
 
 
-def _tagging_weights(path):
-    with safe_open(str(path), framework="pt") as f:
-        return {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
-
-
 def test_auxiliary_loss_trains_the_shared_encoder_and_is_not_exported(tmp_path):
     # Szeged has FEATS (XPOS is empty there); a weight of 0 must leave training exactly as without heads
     plain, _ = train_tiny(tmp_path / "plain")
     zero, _ = train_tiny(tmp_path / "zero", "--data.aux_columns", "[feats]", "--optim.aux_weight", "0")
     aux, _ = train_tiny(tmp_path / "aux", "--data.aux_columns", "[feats]")
-    w_plain, w_zero, w_aux = (_tagging_weights(p) for p in (plain, zero, aux))
+    w_plain, w_zero, w_aux = (read_model_file(p)[0] for p in (plain, zero, aux))
     assert set(w_plain) == set(w_zero) == set(w_aux)  # the auxiliary heads are training-only
     assert not any(k.startswith("aux_out") for k in w_aux)
     # weight 0: the same run up to float rounding (the clipping norm also sums the heads' zero gradients,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import train_tiny
+from conftest import ROOT, run, train_tiny
 from tagger.modelfile import read_model_file
 from tagger.models import build_model
 from tagger.module import OptimConfig, TaggerModule
@@ -55,3 +55,12 @@ def test_adversarial_training_runs_end_to_end_and_changes_the_model(tmp_path):
     (a, _), (b, _) = read_model_file(plain), read_model_file(adv)
     assert set(a) == set(b)
     assert max(float((a[k] - b[k]).abs().max()) for k in a) > 1e-3
+
+
+def test_a_negative_push_is_an_error_naming_the_option(tmp_path):
+    rc, _, err = run(
+        ["train", "--config", str(ROOT / "configs/hu_szeged.yaml"), "--optim.adversarial", "-0.1",
+         "--trainer.max_steps", "1", "--output-dir", str(tmp_path / "out")]
+    )  # fmt: skip
+    assert rc == 1 and "optim.adversarial" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()  # rejected before anything is written

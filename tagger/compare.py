@@ -171,6 +171,16 @@ def model_path(out: Path, run: Run) -> Path:
     return run_dir(out, run) / MODEL_FILE
 
 
+def teacher_runs(run: Run, runs: list[Run], out: Path) -> list[Run]:
+    """The runs among ``runs`` whose model files ``run`` learns from (its ``data.teachers``), so that a grid
+    may train teachers and their student: the student waits until they are trained."""
+    teachers = set()
+    for opt, value in zip(run.argv, run.argv[1:], strict=False):
+        if opt == "--data.teachers":
+            teachers = {Path(p).resolve() for p in json.loads(value)}
+    return [r for r in runs if r.key != run.key and model_path(out, r).resolve() in teachers]
+
+
 def trained(run: Run, out: Path) -> bool:
     return model_path(out, run).is_file()  # written (atomically) when training ends
 
@@ -273,11 +283,19 @@ def compare(grid_path: str | Path, out: str | Path, jobs: int = 1) -> tuple[Grid
     log.info("compare: %d runs, %d cached, %d to train", len(unique), len(unique) - len(todo), len(to_train))
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
     pending, running, waiting = list(to_train), {}, [r for r in todo if r not in to_train]
+    teachers = {r.key: teacher_runs(r, list(unique.values()), out) for r in to_train}
     t0, done = time.perf_counter(), 0
     try:
         while pending or running or waiting:
             while pending and len(running) < jobs:
-                run = pending.pop(0)
+                # the first pending run whose teachers (if the grid trains them) are trained
+                run = next((r for r in pending if all(trained(t, out) for t in teachers[r.key])), None)
+                if run is None:
+                    if not running:
+                        names = ", ".join(t.name for t in teachers[pending[0].key] if not trained(t, out))
+                        raise TaggerError(f"run {pending[0].name} learns from runs that are never trained: {names}")
+                    break
+                pending.remove(run)
                 if trained(run, out):  # meanwhile trained by another compare on the same runs directory
                     done += 1
                     if not evaluated(run, out):

@@ -186,3 +186,63 @@ def test_attention_command(tiny_model, tmp_path):
     assert rc == 0 and stdout.strip() == str(dest) and dest.stat().st_size > 1000
     rc, _, err = run(["attention", "-m", str(tiny_model), "A kutya", "--layer", "5"])
     assert rc == 1 and "--layer 5" in err
+
+
+def _teacher_grid(tmp_path):
+    """A grid whose block `teach` trains seeds 1-2 of a configuration and a student of those two seeds."""
+    import tagger.compare as cmp
+
+    teacher, out = {"model.encoder": "window_fc"}, tmp_path / "out"
+    teachers_only = write_grid(
+        tmp_path, {**GRID, "blocks": [{"name": "t", "variants": {"t": teacher}, "seeds": [1, 2]}]}
+    )
+    models = [str(cmp.model_path(out, r)) for r in expand(load_grid(teachers_only))]
+    student = {**teacher, "data.teachers": models}
+    grid = {**GRID, "blocks": [{"name": "teach", "variants": {"t": teacher, "s": student}, "seeds": [1, 2]}]}
+    return write_grid(tmp_path, grid), out
+
+
+def test_compare_trains_teachers_before_their_students(tmp_path, monkeypatch):
+    """A grid may list a student beside its teachers: the student (seed 1, sorted among the first runs)
+    waits until both teachers are trained, and the other runs go ahead meanwhile."""
+    import tagger.compare as cmp
+
+    path, out = _teacher_grid(tmp_path)
+    started = []
+
+    def start(run, out_dir, threads=None):
+        started.append(f"{run.variant}{run.seed}")
+
+        class Process:  # exits at its first poll, having written its model
+            returncode = 0
+
+            def poll(self):
+                cmp.run_dir(out_dir, run).mkdir(parents=True, exist_ok=True)
+                cmp.model_path(out_dir, run).write_bytes(b"weights")
+                return 0
+
+        return Process()
+
+    monkeypatch.setattr(cmp, "start", start)
+    monkeypatch.setattr(cmp, "evaluate", lambda run, out_dir, threads=None: None)
+    monkeypatch.setattr(cmp, "collect", lambda runs, out_dir: [])
+    cmp.compare(path, out, jobs=2)
+    assert sorted(started) == ["s1", "s2", "t1", "t2"]
+    assert max(started.index("t1"), started.index("t2")) < min(started.index("s1"), started.index("s2"))
+
+
+def test_compare_names_a_teacher_whose_model_is_gone(tmp_path, monkeypatch):
+    """A teacher evaluated earlier whose model file was deleted is never trained again: a clear error, not
+    a wait for ever."""
+    import tagger.compare as cmp
+
+    path, out = _teacher_grid(tmp_path)
+    for r in expand(load_grid(path)):
+        if r.variant == "t":
+            cmp.run_dir(out, r).mkdir(parents=True)
+            (cmp.run_dir(out, r) / "result.json").write_text("{}")  # evaluated, model.safetensors gone
+    monkeypatch.setattr(cmp, "start", lambda *a, **k: pytest.fail("nothing can be trained"))
+    with pytest.raises(
+        TaggerError, match=r"run s/seed1/1 learns from runs that are never trained: t/seed1/1, t/seed2/1"
+    ):
+        cmp.compare(path, out, jobs=2)

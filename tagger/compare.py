@@ -60,6 +60,7 @@ class Run:
     fraction: float
     argv: list[str]  # `tagger train` options, output directory excluded
     key: str = ""  # hash of the resolved config
+    teachers: tuple[str, ...] = ()  # the resolved data.teachers: model files this run learns from
 
     @property
     def name(self) -> str:
@@ -142,7 +143,8 @@ def expand(grid: Grid) -> list[Run]:
                         argv += _option(k, v)
                     argv += ["--seed", str(seed), "--data.train_fraction", str(fraction)]
                     _, _, resolved, _ = parse_train_args(argv)
-                    runs.append(Run(block.name, variant, seed, fraction, argv, run_key(resolved)))
+                    teachers = tuple(resolved["data"]["teachers"])
+                    runs.append(Run(block.name, variant, seed, fraction, argv, run_key(resolved), teachers))
     return runs
 
 
@@ -174,11 +176,8 @@ def model_path(out: Path, run: Run) -> Path:
 def teacher_runs(run: Run, runs: list[Run], out: Path) -> list[Run]:
     """The runs among ``runs`` whose model files ``run`` learns from (its ``data.teachers``), so that a grid
     may train teachers and their student: the student waits until they are trained."""
-    teachers = set()
-    for opt, value in zip(run.argv, run.argv[1:], strict=False):
-        if opt == "--data.teachers":
-            teachers = {Path(p).resolve() for p in json.loads(value)}
-    return [r for r in runs if r.key != run.key and model_path(out, r).resolve() in teachers]
+    teachers = {Path(p).resolve() for p in run.teachers}
+    return [r for r in runs if model_path(out, r).resolve() in teachers]
 
 
 def trained(run: Run, out: Path) -> bool:

@@ -224,7 +224,8 @@ def evaluate(run: Run, out: Path, train_threads: int | None = None) -> dict:
         "dev_accuracy": summary["best_dev_accuracy"],
         "parameters": summary["parameters"],
         "train_seconds": summary["train_seconds"],
-        "train_threads": train_threads,  # None: torch's default (all cores)
+        # as the training process recorded it; model files from before it did: what compare set, None = all cores
+        "train_threads": summary.get("threads") or train_threads,
         "epochs": summary["epochs"],
         "tokens_per_s": tokens_per_s,
         "peak_rss_mb": summary["peak_rss_mb"],  # the training process's own (wait4's would count ours too)

@@ -111,14 +111,12 @@ def write_report(grid: Grid, results: list[dict], out: Path) -> Path:
         "",
     ]
     threads = sorted({r.get("train_threads") or 0 for r in results})
-    if threads != [0]:  # some runs trained with `--jobs`: say so, their times are not single-run times
+    if threads != [0]:  # the train times depend on it (0: not recorded, torch's default of all cores)
         lines += [
             "Training threads per run: "
-            + ", ".join(
-                "all cores (one run at a time)" if t == 0 else f"{t} (runs trained side by side, `--jobs`)"
-                for t in threads
-            )
-            + ". Train times are wall time per run with those threads; tagging speeds were timed with no "
+            + ", ".join("all cores (not recorded)" if t == 0 else str(t) for t in threads)
+            + ". Train times are wall time per run with those threads (fewer than the machine's cores: runs "
+            "trained side by side, `--jobs`, or a thread limit set for them); tagging speeds were timed with no "
             "training running.",
             "",
         ]

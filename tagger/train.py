@@ -114,6 +114,7 @@ def train(cfg: TrainConfig, trainer_kwargs: dict, resolved: dict, resume: bool =
         "epochs": trainer.current_epoch,
         "global_steps": trainer.global_step,
         "train_seconds": round(seconds, 1),
+        "threads": torch.get_num_threads(),  # what train_seconds was measured with (OMP_NUM_THREADS, --jobs)
         "best_dev_accuracy": None if best is None else float(best),
         "best_checkpoint": ckpt.best_model_path or None,
         "peak_rss_mb": round(peak_rss_mb()),

@@ -113,7 +113,7 @@ def test_compare_end_to_end_then_cached(tmp_path):
     results = json.loads((out / "results.json").read_text())
     assert len(results) == 10
     assert {r["train_threads"] for r in results} == {max(1, (os.cpu_count() or 1) // 2)}
-    assert "side by side, `--jobs`" in report
+    assert f"Training threads per run: {results[0]['train_threads']}. " in report
     for r in results:  # the report names every run
         assert f"| {r['block']} | {r['variant']} | {r['seed']} | {r['fraction']:g} |" in report
         assert f"runs/{r['key']}" in report
@@ -246,3 +246,21 @@ def test_compare_names_a_teacher_whose_model_is_gone(tmp_path, monkeypatch):
         TaggerError, match=r"run s/seed1/1 learns from runs that are never trained: t/seed1/1, t/seed2/1"
     ):
         cmp.compare(path, out, jobs=2)
+
+
+def test_result_gives_the_threads_training_used(tiny_model, tmp_path):
+    """A run's train time is reported with the thread count its training process had, which compare cannot
+    know when it leaves the threads to the environment (`--jobs 1` under OMP_NUM_THREADS=1)."""
+    import shutil
+
+    import torch
+
+    import tagger.compare as cmp
+    from tagger.modelfile import read_model_file
+
+    run_ = cmp.Run("b", "v", 1, 1.0, ["--data.treebank", "hu_szeged"], key="k")
+    cmp.run_dir(tmp_path, run_).mkdir(parents=True)
+    shutil.copy(tiny_model, cmp.model_path(tmp_path, run_))
+    recorded = read_model_file(tiny_model)[1]["training"]["threads"]
+    assert recorded == torch.get_num_threads()  # trained in this process
+    assert cmp.evaluate(run_, tmp_path, None)["train_threads"] == recorded

@@ -199,6 +199,7 @@ def _test_sentences(treebank: str) -> list:
 
 def evaluate(run: Run, out: Path, train_threads: int | None = None) -> dict:
     """Evaluate a trained run on the test split and time its tagging; results go to its directory."""
+    from tagger.machine import OtherLoad
     from tagger.metrics import evaluate_tags
     from tagger.predict import Tagger
 
@@ -209,7 +210,8 @@ def evaluate(run: Run, out: Path, train_threads: int | None = None) -> dict:
     forms = [s.forms for s in sentences]
     gold = [s.column(tagger.label_column) for s in sentences]
     pred = tagger.tag(forms)
-    tokens_per_s = tagger.tokens_per_second(forms, repeats=3)
+    with OtherLoad() as load:  # compare times no speed while it trains; other processes it cannot stop
+        tokens_per_s = tagger.tokens_per_second(forms, repeats=3)
     scores = evaluate_tags(gold, pred, forms, tagger.vocab.known)
     summary = tagger.meta["training"]
     result = {
@@ -228,6 +230,7 @@ def evaluate(run: Run, out: Path, train_threads: int | None = None) -> dict:
         "train_threads": summary.get("threads") or train_threads,
         "epochs": summary["epochs"],
         "tokens_per_s": tokens_per_s,
+        "timing_other_cores": load.cores,  # cores other processes kept busy meanwhile (None: not measured)
         "peak_rss_mb": summary["peak_rss_mb"],  # the training process's own (wait4's would count ours too)
         "per_tag": scores["per_tag"],
         "confusion": scores["confusion"],

@@ -18,6 +18,8 @@ from tagger.treebanks import fetch
 
 LENGTH_BINS = [(1, 10), (11, 20), (21, 30), (31, 40), (41, 10**9)]
 SAW = ["I", "saw", "a", "saw", "."]
+# other processes' load (cores) above which a timed tagging speed is flagged: a quiet machine shows ~0.05
+BUSY_CORES = 0.25
 
 
 def _encoder(r: dict) -> str:
@@ -33,6 +35,11 @@ def _dev(rs: list[dict]) -> str:
     """Dev accuracy of the selected checkpoints (what model selection saw), or "—" for runs without it."""
     devs = [r["dev_accuracy"] for r in rs if r.get("dev_accuracy") is not None]
     return mean_pm(devs) if len(devs) == len(rs) else "—"
+
+
+def _busy_mark(rs: list[dict]) -> str:
+    """ " ¶" where a run's tagging speed was timed on a busy machine (see BUSY_CORES), else nothing."""
+    return " ¶" if any((r.get("timing_other_cores") or 0) > BUSY_CORES for r in rs) else ""
 
 
 def write_report(grid: Grid, results: list[dict], out: Path) -> Path:
@@ -116,8 +123,15 @@ def write_report(grid: Grid, results: list[dict], out: Path) -> Path:
             "Training threads per run: "
             + ", ".join("all cores (not recorded)" if t == 0 else str(t) for t in threads)
             + ". Train times are wall time per run with those threads (fewer than the machine's cores: runs "
-            "trained side by side, `--jobs`, or a thread limit set for them); tagging speeds were timed with no "
-            "training running.",
+            "trained side by side, `--jobs`, or a thread limit set for them); this compare timed tagging speeds "
+            "while none of its own runs trained.",
+            "",
+        ]
+    busy = [r["timing_other_cores"] for r in results if (r.get("timing_other_cores") or 0) > BUSY_CORES]
+    if busy:
+        lines += [
+            f"Tagging speeds marked ¶ were timed while other processes kept up to {max(busy):.1f} cores busy "
+            "(another compare training, say): slower than on a quiet machine, not comparable with the others.",
             "",
         ]
     if grid.overrides:
@@ -142,7 +156,8 @@ def write_report(grid: Grid, results: list[dict], out: Path) -> Path:
                 f"| {v} | {opts} | {len(rs)} | {_dev(rs)} | {mean_pm([r['accuracy'] for r in rs])} "
                 f"| {mean_pm([r['unknown_accuracy'] or 0 for r in rs])} | {rs[0]['parameters'] / 1e6:.2f} M "
                 f"| {mean_pm([r['train_seconds'] for r in rs], 1 / 60, 1)} "
-                f"| {mean_pm([r['tokens_per_s'] for r in rs], 1, 0)} | {mean_pm([r['peak_rss_mb'] for r in rs], 1, 0)} "
+                f"| {mean_pm([r['tokens_per_s'] for r in rs], 1, 0)}{_busy_mark(rs)} "
+                f"| {mean_pm([r['peak_rss_mb'] for r in rs], 1, 0)} "
                 f"| {significance(label[(block.name, v)], reference)} |"
             )
         lines.append("")
@@ -301,6 +316,7 @@ def write_report(grid: Grid, results: list[dict], out: Path) -> Path:
             "train_threads",
             "epochs",
             "tokens_per_s",
+            "timing_other_cores",
             "peak_rss_mb",
             "key",
         ]

@@ -12,7 +12,7 @@ import yaml
 from conftest import ROOT, run
 from tagger.compare import configurations, expand, load_grid
 from tagger.errors import TaggerError
-from tagger.report import mean_pm
+from tagger.report import BUSY_CORES, mean_pm, write_report
 
 TINY = {
     "model.dim": 32,
@@ -131,6 +131,15 @@ def test_compare_end_to_end_then_cached(tmp_path):
         ("window_fc", [(1, 1.0), (2, 1.0)]),
     ]
     assert sorted(g[0]["variant"] for g in configurations(results, 1)) == ["k0", "transformer", "window_fc"]
+
+    # a speed timed while other processes kept the machine busy is flagged in its row, and only there
+    assert all(r["timing_other_cores"] is not None for r in results)  # /proc/stat: CI runs on Linux
+    busy_now = any(r["timing_other_cores"] > BUSY_CORES for r in results)  # a quiet machine or not
+    assert ("Tagging speeds marked ¶" in report) == busy_now
+    busy = [{**r, "timing_other_cores": 1.5 if r["variant"] == "k0" else 0.0} for r in results]
+    busy_report = write_report(load_grid(grid), busy, tmp_path / "busy").read_text()
+    assert "Tagging speeds marked ¶ were timed while other processes kept up to 1.5 cores busy" in busy_report
+    assert [line.split(" |")[0] for line in busy_report.splitlines() if " ¶ |" in line] == ["| k0"]
 
     # a second run of the same grid trains nothing and writes the same results
     rc, _, err = run(["compare", "--config", str(grid), "--out", str(out)])

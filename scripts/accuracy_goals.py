@@ -39,6 +39,7 @@ GOALS = {
             ("configs/compare/capacity_hu_szeged.yaml", "runs/compare/hu_szeged"),
             ("configs/compare/distill_hu_szeged.yaml", "runs/compare/hu_szeged"),  # its teachers: the grids above
             ("configs/compare/adversarial_hu_szeged.yaml", "runs/compare/hu_szeged"),  # its own teachers
+            ("configs/compare/deprel_hu_szeged.yaml", "runs/compare/hu_szeged"),
         ],
     ),
     "en_ewt": (96.0, [("configs/compare/levers_en_ewt.yaml", "runs/compare/levers_en_ewt")]),
@@ -49,6 +50,8 @@ GOALS = {
             ("configs/compare/schedule_zh_gsd.yaml", "runs/compare/levers_zh_gsd"),
             ("configs/compare/distill_zh_gsd.yaml", "runs/compare/levers_zh_gsd"),  # its teachers: the grids above
             ("configs/compare/adversarial_zh_gsd.yaml", "runs/compare/levers_zh_gsd"),  # its own teachers
+            ("configs/compare/deprel_zh_gsd.yaml", "runs/compare/levers_zh_gsd"),
+            ("configs/compare/deprel_baselines_zh_gsd.yaml", "runs/compare/levers_zh_gsd"),
         ],
     ),
 }

@@ -61,12 +61,12 @@ class OtherLoad:
         self.cores: float | None = None
 
     def __enter__(self) -> OtherLoad:
-        self._start = busy_cpu_seconds(self.stat), time.process_time(), time.perf_counter()
+        self._busy, self._own, self._wall = busy_cpu_seconds(self.stat), time.process_time(), time.perf_counter()
         return self
 
     def __exit__(self, *exc) -> None:
-        busy, own, wall = busy_cpu_seconds(self.stat), time.process_time(), time.perf_counter()
-        if busy is None or self._start[0] is None or wall <= self._start[2]:
+        busy, wall = busy_cpu_seconds(self.stat), time.perf_counter() - self._wall
+        if busy is None or self._busy is None or wall <= 0:
             return
-        others = (busy - self._start[0]) - (own - self._start[1])
-        self.cores = max(0.0, others / (wall - self._start[2]))
+        others = (busy - self._busy) - (time.process_time() - self._own)
+        self.cores = max(0.0, others / wall)

@@ -37,9 +37,14 @@ def _dev(rs: list[dict]) -> str:
     return mean_pm(devs) if len(devs) == len(rs) else "—"
 
 
+def _timed_busy(r: dict) -> bool:
+    """Whether the run's tagging speed was timed while other processes kept the machine busy."""
+    return (r.get("timing_other_cores") or 0) > BUSY_CORES  # None: not measured (older runs, not Linux)
+
+
 def _busy_mark(rs: list[dict]) -> str:
-    """ " ¶" where a run's tagging speed was timed on a busy machine (see BUSY_CORES), else nothing."""
-    return " ¶" if any((r.get("timing_other_cores") or 0) > BUSY_CORES for r in rs) else ""
+    """ " ¶" where a run's tagging speed was timed on a busy machine, else nothing."""
+    return " ¶" if any(map(_timed_busy, rs)) else ""
 
 
 def write_report(grid: Grid, results: list[dict], out: Path) -> Path:
@@ -127,7 +132,7 @@ def write_report(grid: Grid, results: list[dict], out: Path) -> Path:
             "while none of its own runs trained.",
             "",
         ]
-    busy = [r["timing_other_cores"] for r in results if (r.get("timing_other_cores") or 0) > BUSY_CORES]
+    busy = [r["timing_other_cores"] for r in results if _timed_busy(r)]
     if busy:
         lines += [
             f"Tagging speeds marked ¶ were timed while other processes kept up to {max(busy):.1f} cores busy "

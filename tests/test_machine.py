@@ -40,7 +40,7 @@ def test_machine_line_without_cpuinfo_still_names_the_architecture(tmp_path):
 
 def _stat(path, busy_ticks: int) -> None:
     """A /proc/stat whose first line gives `busy_ticks` of user time (and a large idle count)."""
-    path.write_text(f"cpu  {busy_ticks} 0 0 900000 0 0 0 0 0 0\\ncpu0 1 0 0 1 0 0 0 0 0 0\\n")
+    path.write_text(f"cpu  {busy_ticks} 0 0 900000 0 0 0 0 0 0\ncpu0 1 0 0 1 0 0 0 0 0 0\n")
 
 
 def test_other_load_counts_other_processes_busy_time_per_second(tmp_path):
@@ -80,7 +80,7 @@ def test_other_load_is_none_where_the_machine_time_cannot_be_read(tmp_path):
     with OtherLoad(str(tmp_path / "missing")) as load:
         pass
     assert load.cores is None
-    (tmp_path / "garbled").write_text("cpu  x y\\n")
+    (tmp_path / "garbled").write_text("cpu  x y\n")
     with OtherLoad(str(tmp_path / "garbled")) as load:
         pass
     assert load.cores is None

@@ -104,7 +104,7 @@ def load_grid(path: str | Path) -> Grid:
 # Train options added after the first grids were run, each with its value that reproduces the behaviour
 # from before it existed. At that value an option is left out of a run's cache key, so that adding an
 # option does not turn every finished run into a new one. (A new option's default must keep the old
-# behaviour; add it here.)
+# behaviour; add it here, by its path in the resolved config.)
 NEUTRAL_OPTIONS = {
     ("data", "aux_columns"): [],
     ("optim", "aux_weight"): 0.5,
@@ -113,6 +113,9 @@ NEUTRAL_OPTIONS = {
     ("optim", "distill_weight"): 0.5,
     ("optim", "distill_temperature"): 1.0,
     ("optim", "adversarial"): 0.0,
+    ("model", "embed", "affixes"): 0,
+    ("model", "embed", "affix_dim"): 16,
+    ("model", "embed", "affix_buckets"): 20_000,
 }
 
 
@@ -120,9 +123,12 @@ def run_key(resolved: dict) -> str:
     """The cache key of a run: sha256 of its resolved config, output directory and neutral options left out."""
     resolved = json.loads(json.dumps(resolved))  # a deep copy
     resolved.pop("output_dir", None)
-    for (section, name), neutral in NEUTRAL_OPTIONS.items():
-        if resolved.get(section, {}).get(name, neutral) == neutral:
-            resolved.get(section, {}).pop(name, None)
+    for (*sections, name), neutral in NEUTRAL_OPTIONS.items():
+        parent = resolved
+        for section in sections:
+            parent = parent.get(section, {})
+        if parent.get(name, neutral) == neutral:
+            parent.pop(name, None)
     return hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()[:16]
 
 

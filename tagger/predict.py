@@ -190,13 +190,13 @@ class Tagger:
         in one pass, and kept; the others are looked up."""
         forms, rows = batch.forms, self._char_rows
         if len(forms) > MEMO_SIZE:  # more forms than are kept: nothing to keep
-            return self.net.embed.chars(batch.char_ids)
+            return self.net.embed.per_word(batch.char_ids)
         new = [j for j, f in enumerate(forms) if f not in rows]
         if len(rows) + len(new) > MEMO_SIZE:  # full: start over with this batch's forms
             self._forget_chars()
             new = list(range(len(forms)))
         if new:
-            vectors = self.net.embed.chars(batch.char_ids[torch.tensor(new, device=batch.char_ids.device)])
+            vectors = self.net.embed.per_word(batch.char_ids[torch.tensor(new, device=batch.char_ids.device)])
             table, n = self._char_table, len(rows)
             if table is None or n + len(new) > len(table):
                 grown = vectors.new_empty((max(2 * n, n + len(new), 1024), vectors.size(1)))

@@ -32,6 +32,7 @@ VARIANTS = {
     "char-bilstm": dataclasses.replace(tiny("transformer"), embed=dataclasses.replace(tiny("transformer").embed, char_encoder="bilstm")),
     "char-none": dataclasses.replace(tiny("rnn"), embed=dataclasses.replace(tiny("rnn").embed, char_encoder="none")),
     "crf": dataclasses.replace(tiny("transformer"), output="crf"),
+    "affixes": dataclasses.replace(tiny("transformer"), embed=dataclasses.replace(tiny("transformer").embed, affixes=3, affix_buckets=500)),
 }  # fmt: skip
 
 
@@ -80,7 +81,7 @@ def test_gradients_reach_embeddings(name):
     batch = random_batch()
     net(batch)[batch.mask].sum().backward()
     assert net.embed.words.weight.grad.abs().sum() > 0
-    char_params = list(net.embed.chars.parameters())
+    char_params = [*net.embed.chars.parameters(), *net.embed.affixes.parameters()]
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in char_params)
 
 

@@ -18,6 +18,10 @@ class EmbedConfig:
         char_kernel: CNN kernel width in characters.
         word_dropout: training-time probability of replacing a word id by the unknown-word id.
         dropout: dropout on the concatenated word+character vector.
+        affixes: learned prefix and suffix embeddings of 1..affixes characters (0: none), hashed into
+            `affix_buckets` rows, each affix `affix_dim` wide; the word vector grows by 2 * affixes * affix_dim.
+        affix_dim: width of one affix's embedding.
+        affix_buckets: rows of the hashed affix table (each affix sums two rows, so collisions rarely coincide).
     """
 
     word_dim: int = 100
@@ -27,6 +31,9 @@ class EmbedConfig:
     char_kernel: int = 3
     word_dropout: float = 0.1
     dropout: float = 0.15
+    affixes: int = 0
+    affix_dim: int = 16
+    affix_buckets: int = 20_000
 
 
 @dataclass

@@ -73,6 +73,52 @@ class NoChars(nn.Module):
 CHAR_ENCODERS = {"cnn": CharCNN, "bilstm": CharBiLSTM, "none": NoChars}
 
 
+class Affixes(nn.Module):
+    """Learned prefix and suffix vectors: (N, L) char ids -> (N, 2 * n * dim), for the first and the last
+    1..n characters of each word, read from the word-start and word-end marks of its character ids.
+
+    Affixes are not listed in a vocabulary: each is hashed, twice, into one table, and its vector is the
+    sum of the two rows (as spaCy's hash embeddings do), so two affixes rarely share both rows. Where a
+    word is shorter than an affix, that affix is the whole word with both marks: one of its own.
+    """
+
+    MOD = 2**31 - 1
+    HASHES = ((1_000_003, 7), (999_979, 11))  # (multiplier, seed) of the two hashes
+    SCRAMBLE = 742_938_285  # a final multiplier mod MOD, so that near-equal affixes land far apart
+
+    def __init__(self, n: int, dim: int, buckets: int):
+        super().__init__()
+        assert n > 0 and dim > 0 and buckets > 0, "affixes, affix_dim and affix_buckets must be > 0"
+        self.n = n
+        self.table = nn.Embedding(buckets, dim)
+        # Two rows summed: unit-scale vectors, as nn.Embedding's. (Zeros, so that an affix no training word
+        # had stays "unknown", with each affix zeroed at the word-dropout rate, did worse: README.)
+        nn.init.normal_(self.table.weight, std=0.5)
+        self.output_dim = 2 * n * dim
+
+    def hashes(self, chars: torch.Tensor) -> torch.Tensor:
+        """(N, L) char ids -> (N, 2 sides, 2 hashes, n lengths) table rows."""
+        lengths = (chars != 0).sum(1, keepdim=True)  # (N, 1)
+        steps = torch.arange(self.n + 1, device=chars.device)[None, :]  # (1, n+1): the mark, then n characters
+        front = chars.gather(1, steps.clamp(max=chars.size(1) - 1).expand(chars.size(0), -1))
+        front = front.masked_fill(steps >= lengths, 0)  # (N, n+1), first id first
+        back_pos = lengths - 1 - steps
+        back = chars.gather(1, back_pos.clamp(min=0)).masked_fill(back_pos < 0, 0)  # (N, n+1), last id first
+        rows = []
+        for side, ids in enumerate((front, back)):
+            for mult, seed in self.HASHES:
+                h = torch.full_like(ids[:, 0], seed + side)
+                states = []
+                for j in range(self.n + 1):  # a rolling hash: after step j it covers the mark and j characters
+                    h = (h * mult + ids[:, j] + 1) % self.MOD
+                    states.append(h)
+                rows.append(torch.stack(states[1:], 1) * self.SCRAMBLE % self.MOD)  # (N, n)
+        return torch.stack(rows, 1).view(-1, 2, 2, self.n) % self.table.num_embeddings
+
+    def forward(self, chars: torch.Tensor) -> torch.Tensor:
+        return self.table(self.hashes(chars)).sum(2).flatten(1)  # (N, 2, n, dim): the two hashes' rows summed
+
+
 class WordDropout(nn.Module):
     """In training, replaces each real word id by the unknown-word id with probability p."""
 
@@ -96,15 +142,20 @@ class Embedder(nn.Module):
             raise ValueError(f"unknown char_encoder {cfg.char_encoder!r}; choose one of {', '.join(CHAR_ENCODERS)}")
         self.words = nn.Embedding(n_words, cfg.word_dim, padding_idx=0)
         self.chars = CHAR_ENCODERS[cfg.char_encoder](n_chars, cfg)
+        self.affixes = Affixes(cfg.affixes, cfg.affix_dim, cfg.affix_buckets) if cfg.affixes else NoChars(0, cfg)
         self.word_dropout = WordDropout(cfg.word_dropout)
         self.dropout = nn.Dropout(cfg.dropout)
-        self.output_dim = cfg.word_dim + self.chars.output_dim
+        self.output_dim = cfg.word_dim + self.chars.output_dim + self.affixes.output_dim
+
+    def per_word(self, char_ids: torch.Tensor) -> torch.Tensor:
+        """The part of a word's vector that depends on its characters only: (U, L) -> (U, Dc)."""
+        return torch.cat([self.chars(char_ids), self.affixes(char_ids)], dim=-1)
 
     def forward(self, batch) -> torch.Tensor:
         mask = batch.mask
         w = self.words(self.word_dropout(batch.word_ids, mask))  # (B, T, Dw)
         per_word = batch.char_vectors  # (U, Dc): each distinct word of the batch once
         if per_word is None:
-            per_word = self.chars(batch.char_ids)
+            per_word = self.per_word(batch.char_ids)
         c = per_word[batch.char_index] * mask[..., None].to(per_word.dtype)  # (B, T, Dc), zero at padding
         return self.dropout(torch.cat([w, c.to(w.dtype)], dim=-1))

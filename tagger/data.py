@@ -53,7 +53,9 @@ class DataConfig:
         label_column: the CoNLL-U column to predict: upos, xpos, feats or deprel.
         aux_columns: other columns (e.g. [xpos, feats]) predicted as auxiliary training targets by extra
             output layers that share the encoder (multi-task learning; see optim.aux_weight). Training
-            only: the model file tags label_column.
+            only: the model file tags label_column. `feats:NAME` is one feature of FEATS (e.g.
+            feats:Case: Nom, Acc, ..., or _ where a word has none) and `feats:*` one such target per
+            feature name in the training data: FEATS factored, instead of each bundle a label of its own.
         mirror: directory or URL laid out like ../shared/treebanks to read treebanks from
             (default: $TAGGER_TREEBANK_MIRROR, else upstream).
         cache_dir: downloads and Arrow caches (default: $TAGGER_CACHE or ~/.cache/tagger).
@@ -80,6 +82,42 @@ class DataConfig:
     train_fraction: float = 1.0
     num_workers: int = 0
     teachers: list[str] = field(default_factory=list)
+
+
+FEATURE_OF = ":"  # feats:Case, an auxiliary target read from a column
+
+
+def aux_values(columns: dict[str, list], target: str) -> list[str]:
+    """One sentence's labels for an auxiliary target, from its CoNLL-U columns: the column itself, or for
+    `feats:NAME` the value of feature NAME in each word's FEATS ("_" where it has none)."""
+    column, _, feature = target.partition(FEATURE_OF)
+    if not feature:
+        return columns[column]
+    return [dict(kv.split("=", 1) for kv in v.split("|") if "=" in kv).get(feature, "_") for v in columns[column]]
+
+
+def expand_aux_targets(targets: list[str], train: Dataset) -> list[str]:
+    """The auxiliary targets, `feats:*` replaced by one `feats:NAME` per feature name in the training data;
+    each target's column validated."""
+    out = []
+    for t in targets:
+        column, _, feature = t.partition(FEATURE_OF)
+        column_index(column)
+        if feature and column != "feats":
+            raise TaggerError(f"data.aux_columns: {t!r}: only feats has features (feats:NAME or feats:*)")
+        if feature != "*":
+            out.append(t)
+            continue
+        names = {
+            kv.split("=", 1)[0]
+            for b in train.select_columns(["feats"]).iter(1000)
+            for sent in b["feats"]
+            for v in sent
+            for kv in v.split("|")
+            if "=" in kv
+        }
+        out += [f"feats{FEATURE_OF}{n}" for n in sorted(names)]
+    return out
 
 
 def collate(columns: dict[str, list]) -> Batch:
@@ -125,8 +163,8 @@ def encode_corpus(
 ) -> Dataset:
     """Add vocabulary ids, and with a teacher its tag distributions (`soft`, per token one probability per
     tag of the vocabulary); cached on disk under a fingerprint of the corpus, vocabulary, columns and teacher."""
-    for c in (label_column, *aux_columns):
-        column_index(c)  # validates the name
+    column_index(label_column)  # validates the name
+    sources = sorted({t.partition(FEATURE_OF)[0] for t in aux_columns})  # the columns the targets read
 
     def encode(batch: dict[str, list]) -> dict[str, list]:
         forms = batch["forms"]
@@ -137,7 +175,8 @@ def encode_corpus(
             "length": [len(f) for f in forms],
         }
         if aux_columns:  # per sentence, one id list per auxiliary column
-            out["aux_labels"] = [[vocab.encode_aux(c, batch[c][i]) for c in aux_columns] for i in range(len(forms))]
+            sentences = ({c: batch[c][i] for c in sources} for i in range(len(forms)))
+            out["aux_labels"] = [[vocab.encode_aux(t, aux_values(cols, t)) for t in aux_columns] for cols in sentences]
         if teacher is not None:
             out["soft"] = [d.tolist() for d in teacher(forms)]
         return out
@@ -249,6 +288,7 @@ class TaggerDataModule(L.LightningDataModule):
         self.cfg, self.vocab_cfg, self.seed = cfg, vocab_cfg, seed
         self.vocab = vocab
         self.encoded: dict[str, Dataset] = {}
+        self.aux_columns: list[str] = []  # data.aux_columns with feats:* expanded, known after setup
         self.checksums: dict[str, str | list[str]] = {}
 
     def paths(self, split: str) -> list[Path]:
@@ -281,20 +321,22 @@ class TaggerDataModule(L.LightningDataModule):
         if self.encoded:
             return
         aux = list(self.cfg.aux_columns)
-        for c in (self.cfg.label_column, *aux):
-            column_index(c)
-        if self.cfg.label_column in aux or len(set(aux)) < len(aux):
-            raise TaggerError(f"data.aux_columns {aux}: each column once, and not the label column")
+        column_index(self.cfg.label_column)
         train = self._corpus("train")
         if train is None:
             raise TaggerError("no training data: set data.treebank or data.train")
         train = fraction_subset(train, self.cfg.train_fraction)
+        self.aux_columns = aux = expand_aux_targets(aux, train)
+        if self.cfg.label_column in aux or len(set(aux)) < len(aux):
+            raise TaggerError(f"data.aux_columns {aux}: each column once, and not the label column")
         if self.vocab is None:
             # One vocabulary over all training files, read in slices: memory grows with the number of
             # distinct words, not with the corpus.
-            names = ["forms", self.cfg.label_column, *aux]
+            names = ["forms", self.cfg.label_column, *sorted({t.partition(FEATURE_OF)[0] for t in aux})]
             rows = (
-                row for b in train.select_columns(names).iter(1000) for row in zip(*(b[n] for n in names), strict=True)
+                (cols["forms"], cols[self.cfg.label_column], *(aux_values(cols, t) for t in aux))
+                for b in train.select_columns(names).iter(1000)
+                for cols in (dict(zip(names, row, strict=True)) for row in zip(*(b[n] for n in names), strict=True))
             )
             self.vocab = Vocab.build(rows, self.vocab_cfg, aux)
             log.info(

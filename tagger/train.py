@@ -64,7 +64,7 @@ def train(cfg: TrainConfig, trainer_kwargs: dict, resolved: dict, resume: bool =
     dm.prepare_data()
     dm.setup("fit")
     vocab = dm.vocab
-    aux_sizes = [len(vocab.aux_tags[c]) for c in cfg.data.aux_columns]
+    aux_sizes = [len(vocab.aux_tags[c]) for c in dm.aux_columns]
     net = build_model(cfg.model, vocab.n_words, vocab.n_chars, vocab.n_tags, aux_sizes)
     module = TaggerModule(net, cfg.optim, vocab.n_tags)
     n_params = sum(p.numel() for p in net.parameters())

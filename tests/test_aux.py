@@ -8,6 +8,7 @@ import yaml
 from conftest import ROOT, run, train_tiny
 from tagger.batch import pad_batch
 from tagger.compare import expand, load_grid
+from tagger.data import aux_values, expand_aux_targets, load_corpus
 from tagger.modelfile import read_model_file
 from tagger.predict import Tagger
 from tagger.vocab import Vocab, VocabConfig
@@ -55,7 +56,11 @@ def test_auxiliary_loss_trains_the_shared_encoder_and_is_not_exported(tmp_path):
     assert len(tags) == 4 and set(tags) <= set(meta["vocab"]["tags"])
 
 
-@pytest.mark.parametrize(("value", "message"), [("[lemma]", "lemma"), ("[upos]", "not the label column")])
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("[lemma]", "lemma"), ("[upos]", "not the label column"), ("[xpos:Case]", "only feats has features"),
+     ("[feats:Case, feats:*]", "each column once")],
+)  # fmt: skip
 def test_bad_auxiliary_columns_are_named(tmp_path, value, message):
     rc, _, err = run(
         ["train", "--config", str(ROOT / "configs/hu_szeged.yaml"), "--data.aux_columns", value,
@@ -81,11 +86,47 @@ def test_a_new_option_at_its_neutral_value_keeps_finished_runs(tmp_path):
             "optim.distill_weight": 0.5,
             "optim.distill_temperature": 1.0,
             "optim.adversarial": 0.0,
+            "model.embed.affixes": 0,
+            "model.embed.affix_dim": 16,
+            "model.embed.affix_buckets": 20_000,
         },
         "aux": {"data.aux_columns": ["feats"]},
         "crf": {"model.output": "crf"},
+        "affixes": {"model.embed.affixes": 3},
     }.items():
         path = tmp_path / f"{name}.yaml"
         path.write_text(yaml.safe_dump({**grid, "overrides": extra}))
         keys[name] = expand(load_grid(path))[0].key
-    assert keys["default"] == keys["neutral"] != keys["aux"] != keys["crf"] != keys["default"]
+    assert keys["default"] == keys["neutral"]
+    assert len({keys["default"], keys["aux"], keys["crf"], keys["affixes"]}) == 4
+
+
+def test_a_feature_of_feats_is_a_target_of_its_own():
+    feats = ["Case=Nom|Number=Sing", "_", "Number=Plur|Person=3", "Case=Ine"]
+    cols = {"feats": feats, "xpos": ["a", "b", "c", "d"]}
+    assert aux_values(cols, "feats") == feats and aux_values(cols, "xpos") == cols["xpos"]
+    assert aux_values(cols, "feats:Case") == ["Nom", "_", "_", "Ine"]
+    assert aux_values(cols, "feats:Number") == ["Sing", "_", "Plur", "_"]
+    assert aux_values(cols, "feats:Mood") == ["_"] * 4
+
+
+def test_feats_star_is_every_feature_of_the_training_data(szeged):
+    train = load_corpus(szeged["train"])
+    names = {kv.split("=")[0] for s in train["feats"] for v in s if v != "_" for kv in v.split("|")}
+    targets = expand_aux_targets(["xpos", "feats:*"], train)
+    assert targets[0] == "xpos" and targets[1:] == sorted(f"feats:{n}" for n in names)
+    assert {"feats:Case", "feats:Number", "feats:Person"} <= set(targets) and len(names) > 10
+    assert expand_aux_targets(["feats:Case"], train) == ["feats:Case"]
+
+
+def test_factored_feats_train_one_head_per_feature(tmp_path):
+    path, _ = train_tiny(tmp_path / "factored", "--data.aux_columns", "[feats:*]")
+    _, meta = read_model_file(path)
+    aux_tags = meta["vocab"]["aux_tags"]
+    assert len(aux_tags) > 10 and all(t.startswith("feats:") for t in aux_tags)
+    assert {"Nom", "Acc", "Ine", "_"} <= set(aux_tags["feats:Case"]) and set(aux_tags["feats:Number"]) == {
+        "Sing",
+        "Plur",
+        "_",
+    }
+    assert meta["config"]["data"]["aux_columns"] == ["feats:*"]  # as configured; the expansion is the data's

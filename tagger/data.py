@@ -96,6 +96,11 @@ def aux_values(columns: dict[str, list], target: str) -> list[str]:
     return [dict(kv.split("=", 1) for kv in v.split("|") if "=" in kv).get(feature, "_") for v in columns[column]]
 
 
+def aux_sources(targets: list[str]) -> list[str]:
+    """The CoNLL-U columns that auxiliary targets read (feats for feats:Case)."""
+    return sorted({t.partition(FEATURE_OF)[0] for t in targets})
+
+
 def expand_aux_targets(targets: list[str], train: Dataset) -> list[str]:
     """The auxiliary targets, `feats:*` replaced by one `feats:NAME` per feature name in the training data;
     each target's column validated."""
@@ -164,7 +169,7 @@ def encode_corpus(
     """Add vocabulary ids, and with a teacher its tag distributions (`soft`, per token one probability per
     tag of the vocabulary); cached on disk under a fingerprint of the corpus, vocabulary, columns and teacher."""
     column_index(label_column)  # validates the name
-    sources = sorted({t.partition(FEATURE_OF)[0] for t in aux_columns})  # the columns the targets read
+    sources = aux_sources(aux_columns)
 
     def encode(batch: dict[str, list]) -> dict[str, list]:
         forms = batch["forms"]
@@ -332,7 +337,7 @@ class TaggerDataModule(L.LightningDataModule):
         if self.vocab is None:
             # One vocabulary over all training files, read in slices: memory grows with the number of
             # distinct words, not with the corpus.
-            names = ["forms", self.cfg.label_column, *sorted({t.partition(FEATURE_OF)[0] for t in aux})]
+            names = list(dict.fromkeys(["forms", self.cfg.label_column, *aux_sources(aux)]))
             rows = (
                 (cols["forms"], cols[self.cfg.label_column], *(aux_values(cols, t) for t in aux))
                 for b in train.select_columns(names).iter(1000)

@@ -40,6 +40,8 @@ GOALS = {
             ("configs/compare/distill_hu_szeged.yaml", "runs/compare/hu_szeged"),  # its teachers: the grids above
             ("configs/compare/adversarial_hu_szeged.yaml", "runs/compare/hu_szeged"),  # its own teachers
             ("configs/compare/deprel_hu_szeged.yaml", "runs/compare/hu_szeged"),
+            ("configs/compare/affixes_hu_szeged.yaml", "runs/compare/hu_szeged"),
+            ("configs/compare/factored_feats_hu_szeged.yaml", "runs/compare/hu_szeged"),
         ],
     ),
     "en_ewt": (96.0, [("configs/compare/levers_en_ewt.yaml", "runs/compare/levers_en_ewt")]),

@@ -42,6 +42,7 @@ GOALS = {
             ("configs/compare/deprel_hu_szeged.yaml", "runs/compare/hu_szeged"),
             ("configs/compare/affixes_hu_szeged.yaml", "runs/compare/hu_szeged"),
             ("configs/compare/factored_feats_hu_szeged.yaml", "runs/compare/hu_szeged"),
+            ("configs/compare/combined_hu_szeged.yaml", "runs/compare/hu_szeged"),
         ],
     ),
     "en_ewt": (96.0, [("configs/compare/levers_en_ewt.yaml", "runs/compare/levers_en_ewt")]),

@@ -87,6 +87,13 @@ DISTILLED = [
 ]
 
 
+def _grid_runs(grid: str, variant: str) -> dict:
+    """A comparison grid's runs of one variant, by seed."""
+    from tagger.compare import expand, load_grid
+
+    return {r.seed: r for r in expand(load_grid(ROOT / "configs" / "compare" / grid)) if r.variant == variant}
+
+
 def _accurate(treebank: str, seed: int, *extra: str) -> dict:
     _, _, resolved, _ = parse_train_args(
         ["--config", str(ROOT / f"configs/accurate/{treebank}.yaml"), "--seed", str(seed), *extra]
@@ -99,12 +106,12 @@ def _accurate(treebank: str, seed: int, *extra: str) -> dict:
 def test_accurate_configs_are_the_reported_runs(treebank, grid, variant):
     """`tagger train --config configs/accurate/X.yaml --seed N` trains exactly the run the README reports
     (the same cache key as the grid's run: every option and default equal), so its numbers apply."""
-    from tagger.compare import expand, load_grid, run_key
+    from tagger.compare import run_key
 
-    runs = [r for r in expand(load_grid(ROOT / "configs" / "compare" / grid)) if r.variant == variant]
-    assert {r.seed for r in runs} == {1, 2, 3}
-    for run in runs:
-        assert run_key(_accurate(treebank, run.seed)) == run.key
+    runs = _grid_runs(grid, variant)
+    assert set(runs) == {1, 2, 3}
+    for seed, run in runs.items():
+        assert run_key(_accurate(treebank, seed)) == run.key
 
 
 @pytest.mark.parametrize("grid,variant,teacher_grid,teacher_variant", DISTILLED, ids=[d[1] for d in DISTILLED])
@@ -113,12 +120,9 @@ def test_distilled_students_are_their_teachers_configuration_taught_by_its_own_s
 ):
     """The students are the teachers' configuration plus `--data.teachers` naming the model files of that
     configuration's seeds 1-3 (the grid's run directories, named by their cache keys)."""
-    from tagger.compare import expand, load_grid, run_key
+    from tagger.compare import run_key
 
-    def runs(grid: str, variant: str) -> dict:
-        return {r.seed: r for r in expand(load_grid(ROOT / "configs" / "compare" / grid)) if r.variant == variant}
-
-    students, teacher_runs = runs(grid, variant), runs(teacher_grid, teacher_variant)
+    students, teacher_runs = _grid_runs(grid, variant), _grid_runs(teacher_grid, teacher_variant)
     assert set(students) == set(teacher_runs) == {1, 2, 3}
     teachers = json.loads(students[1].argv[students[1].argv.index("--data.teachers") + 1])
     assert [Path(t).parent.name for t in teachers] == [teacher_runs[s].key for s in (1, 2, 3)]

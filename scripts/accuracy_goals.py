@@ -55,6 +55,9 @@ GOALS = {
             ("configs/compare/adversarial_zh_gsd.yaml", "runs/compare/levers_zh_gsd"),  # its own teachers
             ("configs/compare/deprel_zh_gsd.yaml", "runs/compare/levers_zh_gsd"),
             ("configs/compare/deprel_baselines_zh_gsd.yaml", "runs/compare/levers_zh_gsd"),
+            ("configs/compare/affixes_zh_gsd.yaml", "runs/compare/levers_zh_gsd"),
+            ("configs/compare/distill_adv_zh_gsd.yaml", "runs/compare/levers_zh_gsd"),  # its teachers: deprel grid's
+            ("configs/compare/dropout_zh_gsd.yaml", "runs/compare/levers_zh_gsd"),
         ],
     ),
 }

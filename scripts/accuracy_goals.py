@@ -43,6 +43,7 @@ GOALS = {
             ("configs/compare/affixes_hu_szeged.yaml", "runs/compare/hu_szeged"),
             ("configs/compare/factored_feats_hu_szeged.yaml", "runs/compare/hu_szeged"),
             ("configs/compare/combined_hu_szeged.yaml", "runs/compare/hu_szeged"),
+            ("configs/compare/distill_combined_hu_szeged.yaml", "runs/compare/hu_szeged"),  # its teachers: above
         ],
     ),
     "en_ewt": (96.0, [("configs/compare/levers_en_ewt.yaml", "runs/compare/levers_en_ewt")]),

@@ -79,12 +79,19 @@ ACCURATE = [
     ("zh_gsd", "dropout_zh_gsd.yaml", "chosen_word_dropout_0.4"),
     ("hu_szeged", "combined_hu_szeged.yaml", "all_adv_affixes_factored"),
 ]
-# Distilled students the README reports (the Szeged self-attention row until the sixteenth session): a
-# configuration taught by its own three seeds (README, "Distillation"). (student grid, student variant,
-# teachers' grid, teachers' variant)
+# Distilled students the README reports (the Szeged self-attention row until the sixteenth session, and again
+# since the eighteenth): a configuration taught by its own three seeds (README, "Distillation"). (student grid,
+# student variant, teachers' grid, teachers' variant)
 DISTILLED = [
     ("distill_hu_szeged.yaml", "all_distilled", "capacity_hu_szeged.yaml", "all"),
     ("distill_adv_zh_gsd.yaml", "chosen_distilled", "deprel_zh_gsd.yaml", "levers_adv_0.03_deprel"),
+    ("distill_combined_hu_szeged.yaml", "combined_distilled", "combined_hu_szeged.yaml", "all_adv_affixes_factored"),
+    (
+        "distill_combined_hu_szeged.yaml",
+        "rnn_combined_distilled",
+        "combined_hu_szeged.yaml",
+        "rnn_all_adv_affixes_factored",
+    ),
 ]
 
 

@@ -277,6 +277,14 @@ def cmd_compare(argv: list[str]) -> int:
         default=1,
         help="runs trained side by side, the CPU cores shared among them; speeds are still timed one at a time",
     )
+    p.add_argument(
+        "--variants",
+        nargs="+",
+        metavar="NAME",
+        help="train only these variants (in every block that has them) and the runs they learn from; "
+        "the report covers every run of the grid evaluated so far",
+    )
+    p.add_argument("--seeds", nargs="+", type=int, metavar="N", help="train only these seeds (with --variants: both)")
     args = p.parse_args(argv)
     if args.jobs < 1:
         raise TaggerError(f"--jobs {args.jobs}: needs at least 1")
@@ -286,7 +294,7 @@ def cmd_compare(argv: list[str]) -> int:
     from tagger.report import write_report
 
     out = Path(args.out or Path("runs/compare") / Path(args.config).stem)
-    grid, results = compare(args.config, out, jobs=args.jobs)
+    grid, results = compare(args.config, out, jobs=args.jobs, variants=args.variants, seeds=args.seeds)
     print(write_report(grid, results, Path(args.report) if args.report else out))
     return 0
 

@@ -186,6 +186,33 @@ def teacher_runs(run: Run, runs: list[Run], out: Path) -> list[Run]:
     return [r for r in runs if model_path(out, r).resolve() in teachers]
 
 
+def select(
+    runs: list[Run], out: Path, grid_path: str | Path, variants: list[str] | None = None, seeds: list[int] | None = None
+) -> list[Run]:
+    """The runs of the named variants (in whichever blocks) and seeds, with the runs of the grid they learn
+    from (a student's teachers, theirs in turn): what `tagger compare --variants/--seeds` trains now."""
+    for what, wanted, have in (
+        ("--variants", variants, {r.variant for r in runs}),
+        ("--seeds", seeds, {r.seed for r in runs}),
+    ):
+        missing = [w for w in wanted or [] if w not in have]
+        if missing:
+            listed = ", ".join(str(h) for h in sorted(have))
+            raise TaggerError(f"{what} {' '.join(map(str, missing))}: not in the grid, which has {listed}", grid_path)
+    chosen = [r for r in runs if (not variants or r.variant in variants) and (not seeds or r.seed in seeds)]
+    if not chosen:
+        raise TaggerError(
+            f"no run of the grid is one of the variants {variants} with one of the seeds {seeds}", grid_path
+        )
+    keys, queue = set(), list(chosen)
+    while queue:
+        run = queue.pop()
+        if run.key not in keys:
+            keys.add(run.key)
+            queue += teacher_runs(run, runs, out)
+    return [r for r in runs if r.key in keys]
+
+
 def trained(run: Run, out: Path) -> bool:
     return model_path(out, run).is_file()  # written (atomically) when training ends
 
@@ -275,9 +302,16 @@ def _treebank(run: Run) -> str:
     return run.argv[i + 1]
 
 
-def compare(grid_path: str | Path, out: str | Path, jobs: int = 1) -> tuple[Grid, list[dict]]:
-    """Run (or reuse) every run of the grid; progress and ETA on stderr; returns the grid and one result
-    per (block, variant, seed, fraction).
+def compare(
+    grid_path: str | Path,
+    out: str | Path,
+    jobs: int = 1,
+    variants: list[str] | None = None,
+    seeds: list[int] | None = None,
+) -> tuple[Grid, list[dict]]:
+    """Run (or reuse) every run of the grid, or only those of some variants and seeds (see `select`);
+    progress and ETA on stderr; returns the grid and one result per (block, variant, seed, fraction) of
+    every run of the grid that has been evaluated, in this call or before.
 
     ``jobs`` runs train side by side, the CPU cores shared out among them (on a small machine several
     one-thread trainings get more done than one multi-thread one). A run is evaluated and its tagging
@@ -285,11 +319,13 @@ def compare(grid_path: str | Path, out: str | Path, jobs: int = 1) -> tuple[Grid
     grid = load_grid(grid_path)
     out = Path(out)
     runs = expand(grid)
-    unique = {r.key: r for r in runs}
+    chosen = select(runs, out, grid_path, variants, seeds) if variants or seeds else runs
+    unique = {r.key: r for r in chosen}
     todo = [r for r in unique.values() if not evaluated(r, out)]
     todo.sort(key=lambda r: r.seed)  # seed by seed: a grid stopped early still has every variant for some seeds
     to_train = [r for r in todo if not trained(r, out)]
-    log.info("compare: %d runs, %d cached, %d to train", len(unique), len(unique) - len(todo), len(to_train))
+    picked = "" if chosen is runs else f" (of the grid's {len({r.key for r in runs})})"
+    log.info("compare: %d runs%s, %d cached, %d to train", len(unique), picked, len(unique) - len(todo), len(to_train))
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
     pending, running, waiting = list(to_train), {}, [r for r in todo if r not in to_train]
     teachers = {r.key: teacher_runs(r, list(unique.values()), out) for r in to_train}

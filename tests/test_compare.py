@@ -257,6 +257,55 @@ def test_compare_names_a_teacher_whose_model_is_gone(tmp_path, monkeypatch):
         cmp.compare(path, out, jobs=2)
 
 
+def test_compare_trains_only_the_variants_and_seeds_asked_for(tmp_path, monkeypatch):
+    """`--variants/--seeds` train a part of a grid: the student asked for brings its teachers along, nothing
+    else is trained, and the results (the report) cover every run of the grid evaluated so far."""
+    import tagger.compare as cmp
+
+    path, out = _teacher_grid(tmp_path)
+    started = []
+
+    class Finished:
+        returncode = 0
+
+        def poll(self):
+            return 0
+
+    def start(run, out_dir, threads=None):
+        started.append(f"{run.variant}{run.seed}")
+        cmp.run_dir(out_dir, run).mkdir(parents=True, exist_ok=True)
+        cmp.model_path(out_dir, run).write_bytes(b"weights")
+        return Finished()
+
+    def evaluate(run, out_dir, threads=None):
+        (cmp.run_dir(out_dir, run) / "result.json").write_text(json.dumps({"key": run.key, "seed": run.seed}))
+
+    monkeypatch.setattr(cmp, "start", start)
+    monkeypatch.setattr(cmp, "evaluate", evaluate)
+    _, results = cmp.compare(path, out, variants=["s"], seeds=[1])
+    assert sorted(started) == ["s1", "t1", "t2"]  # s1 learns from both teacher seeds
+    assert sorted((r["variant"], r["seed"]) for r in results) == [("s", 1), ("t", 1), ("t", 2)]
+    started.clear()
+    _, results = cmp.compare(path, out, seeds=[2])
+    assert started == ["s2"]  # its teachers are cached
+    assert len(results) == 4
+
+    runs = expand(load_grid(path))
+    with pytest.raises(TaggerError, match=r"grid.yaml: --variants x: not in the grid, which has s, t"):
+        cmp.select(runs, out, path, variants=["x"])
+    with pytest.raises(TaggerError, match=r"--seeds 3: not in the grid, which has 1, 2"):
+        cmp.select(runs, out, path, seeds=[1, 3])
+    (tmp_path / "full").mkdir()
+    grid = write_grid(tmp_path / "full", GRID)  # k0 is trained with seed 1 only
+    with pytest.raises(
+        TaggerError, match=r"no run of the grid is one of the variants \['k0'\] with one of the seeds \[2\]"
+    ):
+        cmp.select(expand(load_grid(grid)), out, grid, variants=["k0"], seeds=[2])
+    rc, _, err = run(["compare", "--config", str(grid), "--out", str(out), "--variants", "transformer", "rnn"])
+    assert rc == 1 and len(err.strip().splitlines()) == 1
+    assert err.strip().endswith("grid.yaml: --variants rnn: not in the grid, which has k0, k2, transformer, window_fc")
+
+
 def test_result_gives_the_threads_training_used(tiny_model, tmp_path):
     """A run's train time is reported with the thread count its training process had, which compare cannot
     know when it leaves the threads to the environment (`--jobs 1` under OMP_NUM_THREADS=1)."""

@@ -60,6 +60,7 @@ GOALS = {
             ("configs/compare/distill_adv_zh_gsd.yaml", "runs/compare/levers_zh_gsd"),  # its teachers: deprel grid's
             ("configs/compare/dropout_zh_gsd.yaml", "runs/compare/levers_zh_gsd"),
             ("configs/compare/word_dropout_zh_gsd.yaml", "runs/compare/levers_zh_gsd"),
+            ("configs/compare/schedule_adv_zh_gsd.yaml", "runs/compare/levers_zh_gsd"),
         ],
     ),
 }

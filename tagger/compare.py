@@ -319,12 +319,13 @@ def compare(
     grid = load_grid(grid_path)
     out = Path(out)
     runs = expand(grid)
-    chosen = select(runs, out, grid_path, variants, seeds) if variants or seeds else runs
+    part = bool(variants or seeds)
+    chosen = select(runs, out, grid_path, variants, seeds) if part else runs
     unique = {r.key: r for r in chosen}
     todo = [r for r in unique.values() if not evaluated(r, out)]
     todo.sort(key=lambda r: r.seed)  # seed by seed: a grid stopped early still has every variant for some seeds
     to_train = [r for r in todo if not trained(r, out)]
-    picked = "" if chosen is runs else f" (of the grid's {len({r.key for r in runs})})"
+    picked = f" (of the grid's {len({r.key for r in runs})})" if part else ""
     log.info("compare: %d runs%s, %d cached, %d to train", len(unique), picked, len(unique) - len(todo), len(to_train))
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
     pending, running, waiting = list(to_train), {}, [r for r in todo if r not in to_train]

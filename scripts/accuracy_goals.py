@@ -44,6 +44,7 @@ GOALS = {
             ("configs/compare/factored_feats_hu_szeged.yaml", "runs/compare/hu_szeged"),
             ("configs/compare/combined_hu_szeged.yaml", "runs/compare/hu_szeged"),
             ("configs/compare/distill_combined_hu_szeged.yaml", "runs/compare/hu_szeged"),  # its teachers: above
+            ("configs/compare/aux_weight_hu_szeged.yaml", "runs/compare/hu_szeged"),
         ],
     ),
     "en_ewt": (
@@ -51,6 +52,7 @@ GOALS = {
         [
             ("configs/compare/levers_en_ewt.yaml", "runs/compare/levers_en_ewt"),
             ("configs/compare/deprel_affixes_en_ewt.yaml", "runs/compare/levers_en_ewt"),
+            ("configs/compare/aux_weight_en_ewt.yaml", "runs/compare/levers_en_ewt"),
         ],
     ),
     "zh_gsd": (

@@ -50,6 +50,14 @@ class Sentence:
     def forms(self) -> list[str]:
         return [f[1] for f in self.fields]
 
+    @property
+    def lemmas(self) -> list[str]:
+        return [f[2] for f in self.fields]
+
+    @property
+    def heads(self) -> list[str]:
+        return [f[6] for f in self.fields]
+
     def column(self, name: str) -> list[str]:
         i = column_index(name)
         return [f[i] for f in self.fields]

@@ -11,6 +11,7 @@ import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from difflib import SequenceMatcher
 from pathlib import Path
 
 import datasets
@@ -29,7 +30,14 @@ from tagger.vocab import Vocab, VocabConfig
 
 log = logging.getLogger(__name__)
 
-CORPUS_FEATURES = Features({"forms": List(Value("string")), **{c: List(Value("string")) for c in LABEL_COLUMNS}})
+CORPUS_FEATURES = Features(
+    {
+        "forms": List(Value("string")),
+        "lemma": List(Value("string")),
+        "head": List(Value("string")),
+        **{c: List(Value("string")) for c in LABEL_COLUMNS},
+    }
+)
 ENCODED_FEATURES = Features(
     {
         "word_ids": List(Value("int32")),
@@ -56,6 +64,9 @@ class DataConfig:
             only: the model file tags label_column. `feats:NAME` is one feature of FEATS (e.g.
             feats:Case: Nom, Acc, ..., or _ where a word has none) and `feats:*` one such target per
             feature name in the training data: FEATS factored, instead of each bundle a label of its own.
+            `lemma_rule` is the edit that turns each (lowercased) word form into its lemma, e.g. strip 3
+            characters at the end (UDPipe's lemma rules; the lemma itself is no closed label set), and
+            `head_offset` where each word's syntactic head is (e.g. -1: the word before; root).
         mirror: directory or URL laid out like ../shared/treebanks to read treebanks from
             (default: $TAGGER_TREEBANK_MIRROR, else upstream).
         cache_dir: downloads and Arrow caches (default: $TAGGER_CACHE or ~/.cache/tagger).
@@ -85,11 +96,63 @@ class DataConfig:
 
 
 FEATURE_OF = ":"  # feats:Case, an auxiliary target read from a column
+HEAD_REACH = 5  # head_offset: offsets beyond this many words are cut to it
+
+
+def lemma_rule(form: str, lemma: str) -> str:
+    """The edit from a word form to its lemma, both lowercased, around their longest common substring:
+    `i>P|j>S` strips i characters at the start and puts P there, strips j at the end and puts S there
+    (Hungarian legnagyobb -> nagy: `3>|3>`); `*L` where they share no character (went -> `*go`); `_` for
+    no lemma."""
+    if lemma == "_":
+        return "_"
+    f, lem = form.lower(), lemma.lower()
+    i, j, n = SequenceMatcher(None, f, lem, autojunk=False).find_longest_match(0, len(f), 0, len(lem))
+    if n == 0:
+        return "*" + lem
+    return f"{i}>{lem[:j]}|{len(f) - i - n}>{lem[j + n :]}"
+
+
+def apply_lemma_rule(form: str, rule: str) -> str:
+    """The (lowercased) lemma that `rule` (from lemma_rule) gives for `form`."""
+    if rule == "_" or rule.startswith("*"):
+        return rule[1:] if rule.startswith("*") else "_"
+    start, end = rule.split("|")
+    (i, prefix), (j, suffix) = start.split(">", 1), end.split(">", 1)
+    f = form.lower()
+    return prefix + f[int(i) : len(f) - int(j)] + suffix
+
+
+def head_offsets(heads: list[str]) -> list[str]:
+    """Where each word's syntactic head is, from one sentence's HEAD column: `root`, or the signed offset
+    in words (`-1`: the word before), cut to +-HEAD_REACH; `_` where HEAD is not a number."""
+    out = []
+    for i, h in enumerate(heads, start=1):
+        if not h.isdigit():
+            out.append("_")
+        elif h == "0":
+            out.append("root")
+        else:
+            out.append(f"{max(-HEAD_REACH, min(HEAD_REACH, int(h) - i)):+d}")
+    return out
+
+
+# Auxiliary targets computed from other columns: name -> (the corpus columns read, one sentence's labels).
+DERIVED_TARGETS = {
+    "lemma_rule": (
+        ("forms", "lemma"),
+        lambda c: [lemma_rule(f, lem) for f, lem in zip(c["forms"], c["lemma"], strict=True)],
+    ),
+    "head_offset": (("head",), lambda c: head_offsets(c["head"])),
+}
 
 
 def aux_values(columns: dict[str, list], target: str) -> list[str]:
-    """One sentence's labels for an auxiliary target, from its CoNLL-U columns: the column itself, or for
-    `feats:NAME` the value of feature NAME in each word's FEATS ("_" where it has none)."""
+    """One sentence's labels for an auxiliary target, from its CoNLL-U columns: the column itself, for
+    `feats:NAME` the value of feature NAME in each word's FEATS ("_" where it has none), or a derived
+    target's labels (DERIVED_TARGETS)."""
+    if target in DERIVED_TARGETS:
+        return DERIVED_TARGETS[target][1](columns)
     column, _, feature = target.partition(FEATURE_OF)
     if not feature:
         return columns[column]
@@ -97,8 +160,10 @@ def aux_values(columns: dict[str, list], target: str) -> list[str]:
 
 
 def aux_sources(targets: list[str]) -> list[str]:
-    """The CoNLL-U columns that auxiliary targets read (feats for feats:Case)."""
-    return sorted({t.partition(FEATURE_OF)[0] for t in targets})
+    """The corpus columns that auxiliary targets read (feats for feats:Case, head for head_offset)."""
+    return sorted(
+        {c for t in targets for c in (DERIVED_TARGETS[t][0] if t in DERIVED_TARGETS else [t.partition(FEATURE_OF)[0]])}
+    )
 
 
 def expand_aux_targets(targets: list[str], train: Dataset) -> list[str]:
@@ -106,8 +171,22 @@ def expand_aux_targets(targets: list[str], train: Dataset) -> list[str]:
     each target's column validated."""
     out = []
     for t in targets:
+        if t in DERIVED_TARGETS:
+            sources = DERIVED_TARGETS[t][0]
+            rows = (dict(zip(sources, r, strict=True)) for b in train.select_columns(list(sources)).iter(1000)
+                    for r in zip(*(b[c] for c in sources), strict=True))  # fmt: skip
+            if all(label == "_" for cols in rows for label in aux_values(cols, t)):
+                raise TaggerError(
+                    f"data.aux_columns: {t}: the training data's {sources[-1].upper()} column is _ throughout"
+                )
+            out.append(t)
+            continue
         column, _, feature = t.partition(FEATURE_OF)
-        column_index(column)
+        if column not in LABEL_COLUMNS:
+            raise TaggerError(
+                f"data.aux_columns: unknown target {t!r}; choose among {', '.join(LABEL_COLUMNS)}, "
+                f"feats:NAME, feats:* and {', '.join(DERIVED_TARGETS)}"
+            )
         if feature and column != "feats":
             raise TaggerError(f"data.aux_columns: {t!r}: only feats has features (feats:NAME or feats:*)")
         if feature != "*":
@@ -135,7 +214,12 @@ def _generate(path: str, sha256: str) -> Iterator[dict]:
     # `sha256` is unused here: it is part of gen_kwargs so that the cache is keyed by content.
     for sent in read_conllu(path):
         if len(sent):
-            yield {"forms": sent.forms, **{c: sent.column(c) for c in LABEL_COLUMNS}}
+            yield {
+                "forms": sent.forms,
+                "lemma": sent.lemmas,
+                "head": sent.heads,
+                **{c: sent.column(c) for c in LABEL_COLUMNS},
+            }
 
 
 def load_corpus(path: str | Path, cache_dir: str | Path | None = None) -> Dataset:

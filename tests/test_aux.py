@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from conftest import ROOT, run, train_tiny
+from conftest import ROOT, run, train_tiny, treebank_file
 from tagger.batch import pad_batch
 from tagger.compare import expand, load_grid
-from tagger.data import aux_values, expand_aux_targets, load_corpus
+from tagger.data import apply_lemma_rule, aux_values, expand_aux_targets, head_offsets, lemma_rule, load_corpus
 from tagger.modelfile import read_model_file
 from tagger.predict import Tagger
 from tagger.vocab import Vocab, VocabConfig
@@ -58,7 +58,7 @@ def test_auxiliary_loss_trains_the_shared_encoder_and_is_not_exported(tmp_path):
 
 @pytest.mark.parametrize(
     ("value", "message"),
-    [("[lemma]", "lemma"), ("[upos]", "not the label column"), ("[xpos:Case]", "only feats has features"),
+    [("[lemma]", "unknown target 'lemma'"), ("[upos]", "not the label column"), ("[xpos:Case]", "only feats has features"),
      ("[feats:Case, feats:*]", "each column once")],
 )  # fmt: skip
 def test_bad_auxiliary_columns_are_named(tmp_path, value, message):
@@ -130,3 +130,46 @@ def test_factored_feats_train_one_head_per_feature(tmp_path):
         "_",
     }
     assert meta["config"]["data"]["aux_columns"] == ["feats:*"]  # as configured; the expansion is the data's
+
+
+def test_lemma_rules_give_back_every_lemma_of_the_treebanks(szeged):
+    assert lemma_rule("legnagyobb", "nagy") == "3>|3>" and lemma_rule("Kutyát", "kutya") == "0>|2>a"
+    assert lemma_rule("went", "go") == "*go" and lemma_rule("dogs", "_") == "_"
+    for path in (szeged["train"], treebank_file("UD_English-EWT", "en_ewt-ud-train.conllu")):
+        train = load_corpus(path)
+        pairs = [
+            (f, lem)
+            for fs, ls in zip(train["forms"], train["lemma"], strict=True)
+            for f, lem in zip(fs, ls, strict=True)
+        ]
+        rules = [lemma_rule(f, lem) for f, lem in pairs]
+        assert all(apply_lemma_rule(f, r) == lem.lower() for (f, lem), r in zip(pairs, rules, strict=True))
+        # a closed label set: far fewer rules than lemmas, most words their own lemma
+        assert len(set(rules)) < len({lem.lower() for _, lem in pairs}) / 10 and rules.count("0>|0>") > len(rules) / 2
+
+
+def test_lemma_rules_train_a_head_and_need_lemmas(tmp_path):
+    path, _ = train_tiny(tmp_path / "rules", "--data.aux_columns", "[feats, lemma_rule]")
+    _, meta = read_model_file(path)
+    rules = meta["vocab"]["aux_tags"]["lemma_rule"]
+    assert {"0>|0>", "0>|2>", "3>|3>"} <= set(rules) and len(rules) > 100
+    rc, _, err = run(
+        ["train", "--config", str(ROOT / "configs/zh_gsd.yaml"), "--data.aux_columns", "[lemma_rule]",
+         "--trainer.max_steps", "1", "--output-dir", str(tmp_path / "gsd")]
+    )  # fmt: skip
+    # (before it, datasets may draw its progress bar while it parses the corpus for the first time)
+    assert rc == 1 and "LEMMA column is _ throughout" in err.strip().splitlines()[-1] and err.count("error") == 1
+    assert not (tmp_path / "gsd" / "model.safetensors").exists()
+
+
+def test_head_offsets_say_where_each_head_is(szeged, tmp_path):
+    assert head_offsets(["2", "0", "2", "9", "_"]) == ["+1", "root", "-1", "+5", "_"]  # 9 is 5 words on or more
+    train = load_corpus(szeged["train"])
+    for heads in train["head"]:
+        offsets = head_offsets(heads)
+        assert offsets.count("root") == 1  # one root per UD sentence
+        for i, (h, o) in enumerate(zip(heads, offsets, strict=True), start=1):
+            assert o == "root" if h == "0" else (abs(int(o)) == 5 or int(h) == i + int(o))
+    path, _ = train_tiny(tmp_path / "heads", "--data.aux_columns", "[head_offset]")
+    labels = {f"{o:+d}" for o in range(-5, 6) if o} | {"root"}
+    assert set(read_model_file(path)[1]["vocab"]["aux_tags"]["head_offset"]) == labels

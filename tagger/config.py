@@ -98,8 +98,9 @@ def parse_train_args(argv: list[str]) -> tuple[TrainConfig, dict, dict, bool]:
     cfg = TrainConfig(**{k: init[k] for k in TrainConfig.__dataclass_fields__})
     if cfg.model.encoder not in ENCODERS:
         raise TaggerError(f"bad train options: model.encoder {cfg.model.encoder!r} is not one of {', '.join(ENCODERS)}")
-    if cfg.optim.adversarial < 0:
-        raise TaggerError(f"bad train options: optim.adversarial {cfg.optim.adversarial} is negative (0: off)")
+    for name in ("adversarial", "rdrop"):
+        if getattr(cfg.optim, name) < 0:
+            raise TaggerError(f"bad train options: optim.{name} {getattr(cfg.optim, name)} is negative (0: off)")
     if cfg.model.output == "crf" and cfg.optim.label_smoothing:
         raise TaggerError("bad train options: optim.label_smoothing has no counterpart with model.output crf")
     return cfg, trainer_kwargs, resolved, resume

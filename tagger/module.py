@@ -39,6 +39,11 @@ class OptimConfig:
             token) moved in the direction that raises the loss most, by this fraction of each token
             vector's L2 norm, and adds it to the loss; 0: off. Costs about one more forward and two more
             backward passes per step.
+        rdrop: R-Drop (Liang et al. 2021): each training step runs the batch twice, with independent
+            dropout and word-dropout masks, takes the mean of the two losses and adds this weight times
+            the mean of the two KL divergences between the passes' tag distributions (UPOS; auxiliary
+            targets only by their losses), so the model learns to give the same tags whichever units
+            dropout removes; 0: off. Costs about one more forward and backward pass per step.
     """
 
     lr: float = 3e-3
@@ -52,6 +57,7 @@ class OptimConfig:
     distill_weight: float = 0.5
     distill_temperature: float = 1.0
     adversarial: float = 0.0
+    rdrop: float = 0.0
 
 
 def lr_factor(step: int, warmup: int, total: float, schedule: str, min_ratio: float) -> float:
@@ -84,6 +90,9 @@ class TaggerModule(L.LightningModule):
     def _step(self, batch: Batch, stage: str) -> torch.Tensor:
         x = self.net.embed(batch)  # (B, T, D_in)
         loss, logits = self._loss(self.net.encode(x, batch.mask), batch)
+        train_loss = loss
+        if stage == "train" and self.optim.rdrop > 0:  # logged: the first pass's loss, comparable across runs
+            train_loss = self._rdrop_loss(loss, logits, batch)
         labels, mask = batch.labels, batch.mask
         n = batch.n_tokens
         metric = self.acc[f"{stage}_acc"]
@@ -93,8 +102,8 @@ class TaggerModule(L.LightningModule):
         self.log(f"{stage}/loss", loss, batch_size=n, prog_bar=True, sync_dist=sync, on_epoch=True, on_step=not sync)
         self.log(f"{stage}/acc", metric, batch_size=n, prog_bar=True, on_epoch=True, on_step=False)
         if stage == "train" and self.optim.adversarial > 0:  # logged: the clean loss, comparable across runs
-            return loss + self._adversarial_loss(x, loss, batch)
-        return loss
+            return train_loss + self._adversarial_loss(x, loss, batch)
+        return train_loss
 
     def _loss(self, h: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """(loss, tag logits (B, T, n_tags)) from encoder states h (B, T, D)."""
@@ -110,6 +119,15 @@ class TaggerModule(L.LightningModule):
             for head, aux_labels in zip(self.net.aux_out, batch.aux_labels, strict=True):
                 loss = loss + self.optim.aux_weight * token_cross_entropy(head(h), aux_labels, smoothing)
         return loss, logits
+
+    def _rdrop_loss(self, loss: torch.Tensor, logits: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """The mean loss of this pass and a second one with fresh dropout masks, plus rdrop times the
+        symmetric KL divergence between their tag distributions, averaged over the real tokens."""
+        loss2, logits2 = self._loss(self.net.encode(self.net.embed(batch), batch.mask), batch)
+        p, q = logits[batch.mask].log_softmax(-1), logits2[batch.mask].log_softmax(-1)  # (N, n_tags)
+        kl = torch.nn.functional.kl_div(p, q, log_target=True, reduction="batchmean")  # KL(q || p)
+        kl = kl + torch.nn.functional.kl_div(q, p, log_target=True, reduction="batchmean")
+        return (loss + loss2) / 2 + self.optim.rdrop * kl / 2
 
     def _adversarial_loss(self, x: torch.Tensor, loss: torch.Tensor, batch: Batch) -> torch.Tensor:
         """The loss with each token's input vector x_t (B, T, D_in) moved by eps * |x_t| along the loss

@@ -86,6 +86,7 @@ def test_a_new_option_at_its_neutral_value_keeps_finished_runs(tmp_path):
             "optim.distill_weight": 0.5,
             "optim.distill_temperature": 1.0,
             "optim.adversarial": 0.0,
+            "optim.rdrop": 0.0,
             "model.embed.affixes": 0,
             "model.embed.affix_dim": 16,
             "model.embed.affix_buckets": 20_000,

@@ -1,4 +1,5 @@
-"""Adversarial training (optim.adversarial): the loss on input vectors pushed along the loss gradient."""
+"""Adversarial training (optim.adversarial): the loss on input vectors pushed along the loss gradient;
+end to end, with R-Drop's (optim.rdrop), the other regulariser that adds a training pass."""
 
 from __future__ import annotations
 
@@ -49,18 +50,24 @@ def test_off_by_default_and_the_step_loss_adds_the_adversarial_term():
     torch.testing.assert_close(plain._step(batch, "train").detach(), clean)
 
 
-def test_adversarial_training_runs_end_to_end_and_changes_the_model(tmp_path):
+# The two regularisers that add a training-time pass (adversarial training and R-Drop, tests/test_rdrop.py)
+REGULARISERS = [("adversarial", "0.1"), ("rdrop", "1.0")]
+
+
+@pytest.mark.parametrize(("option", "value"), REGULARISERS)
+def test_the_regulariser_trains_end_to_end_and_changes_the_model(tmp_path, option, value):
     plain, _ = train_tiny(tmp_path / "plain")
-    adv, _ = train_tiny(tmp_path / "adv", "--optim.adversarial", "0.1")
-    (a, _), (b, _) = read_model_file(plain), read_model_file(adv)
+    other, _ = train_tiny(tmp_path / option, f"--optim.{option}", value)
+    (a, _), (b, _) = read_model_file(plain), read_model_file(other)
     assert set(a) == set(b)
     assert max(float((a[k] - b[k]).abs().max()) for k in a) > 1e-3
 
 
-def test_a_negative_push_is_an_error_naming_the_option(tmp_path):
+@pytest.mark.parametrize(("option", "value"), REGULARISERS)
+def test_a_negative_weight_is_an_error_naming_the_option(tmp_path, option, value):
     rc, _, err = run(
-        ["train", "--config", str(ROOT / "configs/hu_szeged.yaml"), "--optim.adversarial", "-0.1",
+        ["train", "--config", str(ROOT / "configs/hu_szeged.yaml"), f"--optim.{option}", f"-{value}",
          "--trainer.max_steps", "1", "--output-dir", str(tmp_path / "out")]
     )  # fmt: skip
-    assert rc == 1 and "optim.adversarial" in err and len(err.strip().splitlines()) == 1
+    assert rc == 1 and f"optim.{option}" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()  # rejected before anything is written

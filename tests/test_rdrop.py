@@ -7,8 +7,6 @@ import dataclasses
 import pytest
 import torch
 
-from conftest import ROOT, run, train_tiny
-from tagger.modelfile import read_model_file
 from tagger.models import build_model
 from tagger.module import OptimConfig, TaggerModule
 from test_models import VARIANTS, _two_sentence_batch
@@ -53,18 +51,4 @@ def test_with_dropout_the_passes_differ_and_their_divergence_is_added_and_learne
     assert all(p.grad is not None for p in module.net.encoder.parameters() if p.requires_grad)
 
 
-def test_rdrop_trains_end_to_end_and_changes_the_model(tmp_path):
-    plain, _ = train_tiny(tmp_path / "plain")
-    rdrop, _ = train_tiny(tmp_path / "rdrop", "--optim.rdrop", "1.0")
-    (a, _), (b, _) = read_model_file(plain), read_model_file(rdrop)
-    assert set(a) == set(b)
-    assert max(float((a[k] - b[k]).abs().max()) for k in a) > 1e-3
-
-
-def test_a_negative_weight_is_an_error_naming_the_option(tmp_path):
-    rc, _, err = run(
-        ["train", "--config", str(ROOT / "configs/hu_szeged.yaml"), "--optim.rdrop", "-1",
-         "--trainer.max_steps", "1", "--output-dir", str(tmp_path / "out")]
-    )  # fmt: skip
-    assert rc == 1 and "optim.rdrop" in err and len(err.strip().splitlines()) == 1
-    assert not (tmp_path / "out").exists()
+# End to end, and the error for a negative weight: tests/test_adversarial.py (REGULARISERS).

@@ -41,8 +41,9 @@ class OptimConfig:
             backward passes per step.
         rdrop: R-Drop (Liang et al. 2021): each training step runs the batch twice, with independent
             dropout and word-dropout masks, takes the mean of the two losses and adds this weight times
-            the mean of the two KL divergences between the passes' tag distributions (UPOS; auxiliary
-            targets only by their losses), so the model learns to give the same tags whichever units
+            the mean of the two KL divergences between the passes' tag distributions (UPOS, per token;
+            with model.output crf the softmax of the tag scores; auxiliary targets only by their
+            losses), so the model learns to give the same tags whichever units
             dropout removes; 0: off. Costs about one more forward and backward pass per step.
     """
 

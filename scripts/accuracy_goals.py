@@ -69,6 +69,7 @@ GOALS = {
             ("configs/compare/dropout_zh_gsd.yaml", "runs/compare/levers_zh_gsd"),
             ("configs/compare/word_dropout_zh_gsd.yaml", "runs/compare/levers_zh_gsd"),
             ("configs/compare/schedule_adv_zh_gsd.yaml", "runs/compare/levers_zh_gsd"),
+            ("configs/compare/rdrop_zh_gsd.yaml", "runs/compare/levers_zh_gsd"),
         ],
     ),
 }

@@ -159,11 +159,14 @@ def aux_values(columns: dict[str, list], target: str) -> list[str]:
     return [dict(kv.split("=", 1) for kv in v.split("|") if "=" in kv).get(feature, "_") for v in columns[column]]
 
 
+def _sources(target: str) -> tuple[str, ...]:
+    """The corpus columns one auxiliary target reads (feats for feats:Case, head for head_offset)."""
+    return DERIVED_TARGETS[target][0] if target in DERIVED_TARGETS else (target.partition(FEATURE_OF)[0],)
+
+
 def aux_sources(targets: list[str]) -> list[str]:
-    """The corpus columns that auxiliary targets read (feats for feats:Case, head for head_offset)."""
-    return sorted(
-        {c for t in targets for c in (DERIVED_TARGETS[t][0] if t in DERIVED_TARGETS else [t.partition(FEATURE_OF)[0]])}
-    )
+    """The corpus columns that auxiliary targets read."""
+    return sorted({c for t in targets for c in _sources(t)})
 
 
 def expand_aux_targets(targets: list[str], train: Dataset) -> list[str]:
@@ -171,14 +174,7 @@ def expand_aux_targets(targets: list[str], train: Dataset) -> list[str]:
     each target's column validated."""
     out = []
     for t in targets:
-        if t in DERIVED_TARGETS:
-            sources = DERIVED_TARGETS[t][0]
-            rows = (dict(zip(sources, r, strict=True)) for b in train.select_columns(list(sources)).iter(1000)
-                    for r in zip(*(b[c] for c in sources), strict=True))  # fmt: skip
-            if all(label == "_" for cols in rows for label in aux_values(cols, t)):
-                raise TaggerError(
-                    f"data.aux_columns: {t}: the training data's {sources[-1].upper()} column is _ throughout"
-                )
+        if t in DERIVED_TARGETS:  # its source column is checked with the vocabulary (DataModule.setup)
             out.append(t)
             continue
         column, _, feature = t.partition(FEATURE_OF)
@@ -434,6 +430,10 @@ class TaggerDataModule(L.LightningDataModule):
                 self.vocab.n_chars,
                 self.vocab.n_tags,
             )
+        for t in aux:  # a derived target with nothing but _ (no source column): GSD's lemma rule
+            if t in DERIVED_TARGETS and set(self.vocab.aux_tags[t]) <= {"_"}:
+                column = _sources(t)[-1].upper()
+                raise TaggerError(f"data.aux_columns: {t}: the training data's {column} column is _ throughout")
         fp = hashlib.sha256(json.dumps(self.vocab.to_dict(), sort_keys=True).encode()).hexdigest()
         teacher = Teacher(self.cfg.teachers, self.vocab.tags, self.cfg.label_column) if self.cfg.teachers else None
         self.encoded["train"] = encode_corpus(train, self.vocab, self.cfg.label_column, fp, aux, teacher)

@@ -43,8 +43,8 @@ class OptimConfig:
             dropout and word-dropout masks, takes the mean of the two losses and adds this weight times
             the mean of the two KL divergences between the passes' tag distributions (UPOS, per token;
             with model.output crf the softmax of the tag scores; auxiliary targets only by their
-            losses), so the model learns to give the same tags whichever units
-            dropout removes; 0: off. Costs about one more forward and backward pass per step.
+            losses), so the model learns to give the same tags whichever units dropout removes; 0: off.
+            Costs about one more forward and backward pass per step.
     """
 
     lr: float = 3e-3
@@ -122,12 +122,12 @@ class TaggerModule(L.LightningModule):
         return loss, logits
 
     def _rdrop_loss(self, loss: torch.Tensor, logits: torch.Tensor, batch: Batch) -> torch.Tensor:
-        """The mean loss of this pass and a second one with fresh dropout masks, plus rdrop times the
-        symmetric KL divergence between their tag distributions, averaged over the real tokens."""
+        """The mean loss of this pass and a second one with fresh dropout masks, plus rdrop times the mean
+        of the two KL divergences between their tag distributions, averaged over the real tokens."""
         loss2, logits2 = self._loss(self.net.encode(self.net.embed(batch), batch.mask), batch)
         p, q = logits[batch.mask].log_softmax(-1), logits2[batch.mask].log_softmax(-1)  # (N, n_tags)
         kl = torch.nn.functional.kl_div(p, q, log_target=True, reduction="batchmean")  # KL(q || p)
-        kl = kl + torch.nn.functional.kl_div(q, p, log_target=True, reduction="batchmean")
+        kl = kl + torch.nn.functional.kl_div(q, p, log_target=True, reduction="batchmean")  # + KL(p || q)
         return (loss + loss2) / 2 + self.optim.rdrop * kl / 2
 
     def _adversarial_loss(self, x: torch.Tensor, loss: torch.Tensor, batch: Batch) -> torch.Tensor:

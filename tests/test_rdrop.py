@@ -44,8 +44,8 @@ def test_with_dropout_the_passes_differ_and_their_divergence_is_added_and_learne
     module.net.train(), half.net.train()
     _, full = _rdrop(module, batch, 3)
     loss, halved = _rdrop(half, batch, 3)  # the same masks: only the divergence's weight differs
-    kl = 2 * float((full - halved).detach())  # weight 1 against 0.5: kl / 2 - kl / 4 = kl / 4
-    print(f"first pass {float(loss):.4f}, R-Drop loss {float(full):.4f}, symmetric KL {kl:.4f}")
+    kl = 2 * float((full - halved).detach())  # the term is weight x mean KL: 1.0 and 0.5 differ by mean KL / 2
+    print(f"first pass {float(loss):.4f}, R-Drop loss {float(full):.4f}, mean KL {kl:.4f}")
     assert kl > 0 and float(full) > float(halved)
     full.backward()
     assert all(p.grad is not None for p in module.net.encoder.parameters() if p.requires_grad)

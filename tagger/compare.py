@@ -114,6 +114,7 @@ NEUTRAL_OPTIONS = {
     ("optim", "distill_temperature"): 1.0,
     ("optim", "adversarial"): 0.0,
     ("optim", "rdrop"): 0.0,
+    ("swa_start",): None,
     ("model", "embed", "affixes"): 0,
     ("model", "embed", "affix_dim"): 16,
     ("model", "embed", "affix_buckets"): 20_000,

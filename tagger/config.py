@@ -28,6 +28,9 @@ class TrainConfig:
         patience: early stopping: validation epochs without dev-accuracy gain before stopping.
         ema_decay: keep an exponential moving average of the weights with this decay (e.g. 0.999) and
             validate, select and export it (Lightning's EMAWeightAveraging); None: off.
+        swa_start: stochastic weight averaging (Izmailov et al. 2018): from this fraction of the training
+            steps on (e.g. 0.5: the second half), keep the equally weighted average of the weights after
+            every step, and validate, select and export it once it exists; None: off.
     """
 
     data: DataConfig = field(default_factory=DataConfig)
@@ -38,6 +41,7 @@ class TrainConfig:
     output_dir: str = "runs/default"
     patience: int = 10
     ema_decay: float | None = None
+    swa_start: float | None = None
 
 
 # Trainer arguments the train command owns (it builds the callbacks, loggers and output layout).
@@ -101,6 +105,10 @@ def parse_train_args(argv: list[str]) -> tuple[TrainConfig, dict, dict, bool]:
     for name in ("adversarial", "rdrop"):
         if getattr(cfg.optim, name) < 0:
             raise TaggerError(f"bad train options: optim.{name} {getattr(cfg.optim, name)} is negative (0: off)")
+    if cfg.swa_start is not None and not 0 <= cfg.swa_start < 1:
+        raise TaggerError(f"bad train options: swa_start {cfg.swa_start} is not a fraction of the training in [0, 1)")
+    if cfg.swa_start is not None and cfg.ema_decay is not None:
+        raise TaggerError("bad train options: swa_start and ema_decay both average the weights; choose one")
     if cfg.model.output == "crf" and cfg.optim.label_smoothing:
         raise TaggerError("bad train options: optim.label_smoothing has no counterpart with model.output crf")
     return cfg, trainer_kwargs, resolved, resume

@@ -12,7 +12,7 @@ from pathlib import Path
 import lightning as L
 import torch
 import yaml
-from lightning.pytorch.callbacks import EarlyStopping, EMAWeightAveraging, ModelCheckpoint
+from lightning.pytorch.callbacks import EarlyStopping, EMAWeightAveraging, ModelCheckpoint, WeightAveraging
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
@@ -27,6 +27,51 @@ from tagger.module import TaggerModule
 log = logging.getLogger(__name__)
 
 MODEL_FILE = "model.safetensors"
+
+
+class TailWeightAveraging(WeightAveraging):
+    """Stochastic weight averaging over the tail of the run: the equally weighted average (Lightning's
+    WeightAveraging with its default averaging) of the weights after every optimiser step from `start`
+    (a fraction of the run's steps) on. Lightning's callback swaps the average in for validation and
+    checkpoints from the first epoch; before any step has been averaged that would be the initial
+    weights, so here the current weights stand until the average exists."""
+
+    def __init__(self, start: float):
+        super().__init__()
+        self.start = start
+        self._first_step: float = float("inf")
+        self._swapped = False
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        self._first_step = self.start * trainer.estimated_stepping_batches
+
+    def should_update(self, step_idx=None, epoch_idx=None) -> bool:
+        return step_idx is not None and step_idx >= self._first_step
+
+    def averaging(self) -> bool:
+        return self._average_model is not None and int(self._average_model.n_averaged) > 0
+
+    def on_validation_epoch_start(self, trainer, pl_module) -> None:
+        self._swapped = self.averaging()
+        if self._swapped:
+            super().on_validation_epoch_start(trainer, pl_module)
+
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+        if self._swapped:
+            super().on_validation_epoch_end(trainer, pl_module)
+        self._swapped = False
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint) -> None:
+        if self.averaging():
+            super().on_save_checkpoint(trainer, pl_module, checkpoint)
+
+    def on_load_checkpoint(self, trainer, pl_module, checkpoint) -> None:
+        if "averaging_state" in checkpoint:  # else saved before averaging began: nothing to restore
+            super().on_load_checkpoint(trainer, pl_module, checkpoint)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        if self.averaging():
+            super().on_train_end(trainer, pl_module)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -86,6 +131,8 @@ def train(cfg: TrainConfig, trainer_kwargs: dict, resolved: dict, resume: bool =
     if cfg.ema_decay is not None:
         # Checkpoints then hold the averaged weights as their state_dict, so "best" is the best average.
         callbacks.append(EMAWeightAveraging(decay=cfg.ema_decay, update_starting_at_step=cfg.optim.warmup_steps))
+    if cfg.swa_start is not None:
+        callbacks.append(TailWeightAveraging(cfg.swa_start))
     trainer = L.Trainer(
         **trainer_kwargs,
         default_root_dir=out,

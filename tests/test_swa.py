@@ -1,0 +1,94 @@
+"""Stochastic weight averaging (swa_start): the equally weighted average of the weights over the run's
+tail, validated and exported once it exists, the current weights before."""
+
+from __future__ import annotations
+
+import lightning as L
+import pytest
+import torch
+
+from conftest import ROOT, run, train_tiny
+from tagger.data import DataConfig, TaggerDataModule
+from tagger.modelfile import read_model_file
+from tagger.models import build_model
+from tagger.module import OptimConfig, TaggerModule
+from tagger.train import TailWeightAveraging
+from tagger.vocab import VocabConfig
+from test_models import VARIANTS
+
+
+class Recorder(L.Callback):
+    """The weights after every optimiser step, and those each validation sees."""
+
+    def __init__(self):
+        self.steps: list[dict] = []
+        self.validated: list[dict] = []
+
+    @staticmethod
+    def _copy(module) -> dict:
+        return {k: v.detach().clone() for k, v in module.net.state_dict().items()}
+
+    def on_train_batch_end(self, trainer, module, *args) -> None:
+        self.steps.append(self._copy(module))
+
+    def on_validation_epoch_start(self, trainer, module) -> None:
+        self.validated.append(self._copy(module))
+
+
+def _mean(states: list[dict]) -> dict:
+    return {k: torch.stack([s[k].float() for s in states]).mean(0) for k in states[0]}
+
+
+def _close(a: dict, b: dict) -> bool:
+    return all(torch.allclose(a[k].float(), b[k].float(), atol=1e-6) for k in a)
+
+
+def test_the_average_of_the_tail_is_validated_once_it_exists_and_kept(tmp_path):
+    dm = TaggerDataModule(DataConfig(treebank="hu_szeged", batch_size=16, cache_dir=None), VocabConfig())
+    dm.setup("fit")
+    torch.manual_seed(0)
+    net = build_model(VARIANTS["transformer"], dm.vocab.n_words, dm.vocab.n_chars, dm.vocab.n_tags)
+    module = TaggerModule(net, OptimConfig(warmup_steps=2), dm.vocab.n_tags)
+    recorder = Recorder()
+    trainer = L.Trainer(
+        max_steps=12, val_check_interval=4, limit_val_batches=1, callbacks=[TailWeightAveraging(0.5), recorder],
+        logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+        num_sanity_val_steps=0, default_root_dir=tmp_path,
+    )  # fmt: skip
+    trainer.fit(module, datamodule=dm)
+    steps = recorder.steps
+    assert len(steps) == 12 and len(recorder.validated) == 3
+    # Steps 1-6 are the first half: at step 4 validation sees the current weights, not the initial ones
+    assert _close(recorder.validated[0], steps[3]) and not _close(steps[3], steps[2])
+    # from the seventh step on the average: at step 8 of steps 7-8, at step 12 of steps 7-12
+    assert _close(recorder.validated[1], _mean(steps[6:8]))
+    assert _close(recorder.validated[2], _mean(steps[6:12]))
+    assert not _close(recorder.validated[2], steps[-1])
+    # training ends with the average in the model (what the checkpoint selection then picks from)
+    assert _close(module.net.state_dict(), _mean(steps[6:12]))
+
+
+def test_the_exported_model_is_the_best_checkpoint_of_the_averaged_run(tmp_path):
+    path, _ = train_tiny(tmp_path / "swa", "--swa_start", "0.5")
+    plain, _ = train_tiny(tmp_path / "plain")
+    last = torch.load(tmp_path / "swa/checkpoints/last.ckpt", map_location="cpu", weights_only=True)
+    assert int(last["averaging_state"]["n_averaged"]) == 20  # steps 21-40 of 40
+    assert any(not torch.equal(v, last["current_model_state"][k]) for k, v in last["state_dict"].items())
+    best = torch.load(tmp_path / "swa/checkpoints/best.ckpt", map_location="cpu", weights_only=True)
+    (exported, _), (other, _) = read_model_file(path), read_model_file(plain)
+    for name, value in exported.items():
+        torch.testing.assert_close(value, best["state_dict"][f"net.{name}"])
+    assert max(float((exported[k] - other[k]).abs().max()) for k in exported) > 1e-4
+
+
+@pytest.mark.parametrize(
+    ("options", "problem"),
+    [(["--swa_start", "1.5"], "swa_start 1.5"), (["--swa_start", "0.5", "--ema_decay", "0.999"], "choose one")],
+)
+def test_bad_averaging_options_are_one_line_errors(tmp_path, options, problem):
+    rc, _, err = run(
+        ["train", "--config", str(ROOT / "configs/hu_szeged.yaml"), *options,
+         "--trainer.max_steps", "1", "--output-dir", str(tmp_path / "out")]
+    )  # fmt: skip
+    assert rc == 1 and problem in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()

@@ -1,7 +1,7 @@
 """The `tagger` command: train, predict, evaluate, download, treebanks.
 
-Only the requested output goes to stdout; progress, logs and errors go to stderr. Errors caused by
-input are one line (`tagger: error: FILE:LINE: problem`) with exit code 1; usage errors exit 2.
+Only the requested output goes to stdout; progress, logs and errors go to stderr (progress bars only
+when stderr is a terminal: in a log file or a pipe they are noise). Errors caused by input are one line (`tagger: error: FILE:LINE: problem`) with exit code 1; usage errors exit 2.
 """
 
 from __future__ import annotations
@@ -72,6 +72,11 @@ def _setup_logging() -> None:
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
     root.propagate = False
+    if not sys.stderr.isatty():
+        # datasets draws a bar each time it parses or encodes a corpus; read at its import, or set now
+        os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"] = "1"
+        if "datasets" in sys.modules:
+            sys.modules["datasets"].disable_progress_bars()
 
 
 class _Parser(argparse.ArgumentParser):

@@ -153,6 +153,20 @@ def test_malformed_conllu_is_one_line_error_and_writes_nothing(model, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.conllu", "out.conllu"]  # no temporary left
 
 
+def test_malformed_training_file_is_the_only_line_on_stderr(tmp_path, ewt_dev):
+    # A file never seen before: datasets parses it into the Arrow cache, and draws no progress bar
+    # when stderr is not a terminal, so the error is all there is.
+    bad = tmp_path / "bad.conllu"
+    bad.write_text("1\tA\ta\tDET\t_\t_\t0\troot\t_\t_\n\n1\tkutya\tkutya\n\n", encoding="utf-8")
+    rc, stdout, stderr = run(
+        ["train", "--data.treebank", "null", "--data.train", str(bad), "--data.dev", str(ewt_dev),
+         "--trainer.max_steps", "1", "--output-dir", str(tmp_path / "out")]
+    )  # fmt: skip
+    assert rc == 1 and stdout == ""
+    assert stderr == f"tagger: error: {bad}:3: expected 10 tab-separated columns, found 3\n"
+    assert not (tmp_path / "out" / "model.safetensors").exists()
+
+
 def test_unknown_model_file(tmp_path):
     rc, _, stderr = run(["predict", "-m", str(tmp_path / "nope.safetensors")], stdin="")
     assert rc == 1 and stderr.strip() == f"tagger: error: {tmp_path / 'nope.safetensors'}: no such model file"

@@ -1,7 +1,8 @@
 """The `tagger` command: train, predict, evaluate, download, treebanks.
 
 Only the requested output goes to stdout; progress, logs and errors go to stderr (progress bars only
-when stderr is a terminal: in a log file or a pipe they are noise). Errors caused by input are one line (`tagger: error: FILE:LINE: problem`) with exit code 1; usage errors exit 2.
+when stderr is a terminal: in a log file or a pipe they are noise). Errors caused by input are one
+line (`tagger: error: FILE:LINE: problem`) with exit code 1; usage errors exit 2.
 """
 
 from __future__ import annotations

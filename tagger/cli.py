@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Iterable, Iterator
 from itertools import islice
@@ -271,6 +272,11 @@ def cmd_evaluate(argv: list[str]) -> int:
 
 
 # ------------------------------------------------------------------------------ compare, attention
+def _terminated(signum, frame):
+    print("tagger: terminated", file=sys.stderr)
+    raise SystemExit(128 + signum)
+
+
 def cmd_compare(argv: list[str]) -> int:
     p = _Parser(prog="tagger compare", description="Run a comparison grid (cached runs are reused) and report.")
     p.add_argument("--config", required=True, help="grid YAML, e.g. configs/compare/hu_szeged.yaml")
@@ -300,7 +306,12 @@ def cmd_compare(argv: list[str]) -> int:
     from tagger.report import write_report
 
     out = Path(args.out or Path("runs/compare") / Path(args.config).stem)
-    grid, results = compare(args.config, out, jobs=args.jobs, variants=args.variants, seeds=args.seeds)
+    # `kill` (SIGTERM) ends the training processes too, as Ctrl-C does: compare stops them on any exception
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        grid, results = compare(args.config, out, jobs=args.jobs, variants=args.variants, seeds=args.seeds)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     print(write_report(grid, results, Path(args.report) if args.report else out))
     return 0
 

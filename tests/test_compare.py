@@ -322,3 +322,46 @@ def test_result_gives_the_threads_training_used(tiny_model, tmp_path):
     recorded = read_model_file(tiny_model)[1]["training"]["threads"]
     assert recorded == torch.get_num_threads()  # trained in this process
     assert cmp.evaluate(run_, tmp_path, None)["train_threads"] == recorded
+
+
+def test_a_terminated_compare_stops_its_training_processes(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    grid = {**GRID, "overrides": {**TINY, "trainer.max_steps": 100_000, "trainer.val_check_interval": 1.0}}
+    grid["blocks"] = [{"name": "b", "variants": {"t": {"model.encoder": "transformer"}}}]
+    path, out = write_grid(tmp_path, grid), tmp_path / "out"
+    compare = subprocess.Popen(
+        [sys.executable, "-m", "tagger", "compare", "--config", str(path), "--out", str(out)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    children: list[int] = []
+    try:
+        for _ in range(600):  # until its training process runs
+            found = subprocess.run(["pgrep", "-P", str(compare.pid)], capture_output=True, text=True).stdout
+            children = [int(p) for p in found.split()]
+            if children:
+                break
+            time.sleep(0.1)
+        assert children, "compare started no training process"
+        compare.send_signal(signal.SIGTERM)
+        _, err = compare.communicate(timeout=60)
+        left = [pid for pid in children if alive(pid)]
+    finally:  # whatever happened, leave nothing running
+        compare.kill()
+        for pid in children:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    assert compare.returncode == 128 + signal.SIGTERM and err.strip().endswith("tagger: terminated")
+    assert left == []
+    assert not list(out.glob("runs/*/model.safetensors"))

@@ -53,6 +53,7 @@ GOALS = {
             ("configs/compare/levers_en_ewt.yaml", "runs/compare/levers_en_ewt"),
             ("configs/compare/deprel_affixes_en_ewt.yaml", "runs/compare/levers_en_ewt"),
             ("configs/compare/aux_weight_en_ewt.yaml", "runs/compare/levers_en_ewt"),
+            ("configs/compare/rdrop_en_ewt.yaml", "runs/compare/levers_en_ewt"),
         ],
     ),
     "zh_gsd": (
@@ -70,6 +71,7 @@ GOALS = {
             ("configs/compare/word_dropout_zh_gsd.yaml", "runs/compare/levers_zh_gsd"),
             ("configs/compare/schedule_adv_zh_gsd.yaml", "runs/compare/levers_zh_gsd"),
             ("configs/compare/rdrop_zh_gsd.yaml", "runs/compare/levers_zh_gsd"),
+            ("configs/compare/swa_zh_gsd.yaml", "runs/compare/levers_zh_gsd"),
         ],
     ),
 }

@@ -75,8 +75,8 @@ def test_every_comparison_grid_expands(grid):
 
 # configs/accurate/: the configuration whose runs the README's goal table reports, per treebank
 ACCURATE = [
-    ("en_ewt", "aux_weight_en_ewt.yaml", "transformer_deprel_aux_1.0"),
-    ("zh_gsd", "dropout_zh_gsd.yaml", "chosen_word_dropout_0.4"),
+    ("en_ewt", "rdrop_en_ewt.yaml", "transformer_deprel_aux_1.0_rdrop_1"),
+    ("zh_gsd", "swa_zh_gsd.yaml", "chosen_swa_0.5"),
     ("hu_szeged", "combined_hu_szeged.yaml", "all_adv_affixes_factored"),
 ]
 # Distilled students the README reports (the Szeged self-attention row until the sixteenth session, and again

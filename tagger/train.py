@@ -40,7 +40,6 @@ class TailWeightAveraging(WeightAveraging):
         super().__init__()
         self.start = start
         self._first_step: float = float("inf")
-        self._swapped = False
 
     def on_fit_start(self, trainer, pl_module) -> None:
         self._first_step = self.start * trainer.estimated_stepping_batches
@@ -51,15 +50,14 @@ class TailWeightAveraging(WeightAveraging):
     def averaging(self) -> bool:
         return self._average_model is not None and int(self._average_model.n_averaged) > 0
 
+    # No optimiser step falls inside a validation epoch, so its start and end agree on averaging()
     def on_validation_epoch_start(self, trainer, pl_module) -> None:
-        self._swapped = self.averaging()
-        if self._swapped:
+        if self.averaging():
             super().on_validation_epoch_start(trainer, pl_module)
 
     def on_validation_epoch_end(self, trainer, pl_module) -> None:
-        if self._swapped:
+        if self.averaging():
             super().on_validation_epoch_end(trainer, pl_module)
-        self._swapped = False
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint) -> None:
         if self.averaging():

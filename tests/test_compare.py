@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -325,11 +329,6 @@ def test_result_gives_the_threads_training_used(tiny_model, tmp_path):
 
 
 def test_a_terminated_compare_stops_its_training_processes(tmp_path):
-    import signal
-    import subprocess
-    import sys
-    import time
-
     def alive(pid: int) -> bool:
         try:
             os.kill(pid, 0)

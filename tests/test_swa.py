@@ -3,9 +3,14 @@ tail, validated and exported once it exists, the current weights before."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import time
+
 import lightning as L
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from conftest import ROOT, run, train_tiny
 from tagger.data import DataConfig, TaggerDataModule
@@ -14,6 +19,7 @@ from tagger.models import build_model
 from tagger.module import OptimConfig, TaggerModule
 from tagger.train import TailWeightAveraging
 from tagger.vocab import VocabConfig
+from test_interrupt import TAGGER, train_argv
 from test_models import VARIANTS
 
 
@@ -79,6 +85,44 @@ def test_the_exported_model_is_the_best_checkpoint_of_the_averaged_run(tmp_path)
     for name, value in exported.items():
         torch.testing.assert_close(value, best["state_dict"][f"net.{name}"])
     assert max(float((exported[k] - other[k]).abs().max()) for k in exported) > 1e-4
+
+
+def _averaged_steps(last) -> int:
+    try:
+        state = torch.load(last, map_location="cpu", weights_only=True).get("averaging_state")
+    except (FileNotFoundError, EOFError, RuntimeError):  # not written yet
+        return 0
+    return int(state["n_averaged"]) if state else 0
+
+
+def test_a_run_killed_while_averaging_resumes_to_the_uninterrupted_one(tmp_path):
+    def argv(out):
+        return [*train_argv(out), "--swa_start", "0.5"]  # 6 epochs, averaged from the fourth on
+
+    rc, _, err = run(argv(tmp_path / "whole"))
+    assert rc == 0, err[-2000:]
+
+    out = tmp_path / "killed"
+    last = out / "checkpoints" / "last.ckpt"
+    proc = subprocess.Popen([*TAGGER, *argv(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while _averaged_steps(last) == 0 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # into the next epoch
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL, "training ended before it could be killed"
+    assert _averaged_steps(last) > 0  # the checkpoint resumed from holds a running average
+
+    rc, _, err = run([*argv(out), "--resume"])
+    assert rc == 0, err[-2000:]
+    # The average, its count and the current weights under it are restored with the rest of the state:
+    # the resumed run exports the uninterrupted one's model, bit for bit.
+    whole, resumed = load_file(str(tmp_path / "whole/model.safetensors")), load_file(str(out / "model.safetensors"))
+    assert whole.keys() == resumed.keys() and all((whole[k] == resumed[k]).all() for k in whole)
+    final = torch.load(out / "checkpoints/last.ckpt", map_location="cpu", weights_only=True)
+    reference = torch.load(tmp_path / "whole/checkpoints/last.ckpt", map_location="cpu", weights_only=True)
+    assert int(final["averaging_state"]["n_averaged"]) == int(reference["averaging_state"]["n_averaged"])
+    assert all(torch.equal(v, reference["state_dict"][k]) for k, v in final["state_dict"].items())
 
 
 @pytest.mark.parametrize(

@@ -264,6 +264,7 @@ def evaluate(run: Run, out: Path, train_threads: int | None = None) -> dict:
         # as the training process recorded it; model files from before it did: what compare set, None = all cores
         "train_threads": summary.get("threads") or train_threads,
         "epochs": summary["epochs"],
+        "stopped_by": summary.get("stopped_by"),  # None: a model file from before training recorded it
         "tokens_per_s": tokens_per_s,
         "timing_other_cores": load.cores,  # cores other processes kept busy meanwhile (None: not measured)
         "peak_rss_mb": summary["peak_rss_mb"],  # the training process's own (wait4's would count ours too)
@@ -279,6 +280,8 @@ def evaluate(run: Run, out: Path, train_threads: int | None = None) -> dict:
 
     with atomic_write(d / "result.json") as f:  # written last: its presence marks a finished run
         json.dump(result, f, indent=1)
+    if result["stopped_by"] == "max_time":
+        log.info("compare: %s: trainer.max_time stopped it after %d epochs", run.name, result["epochs"])
     return result
 
 

@@ -299,7 +299,7 @@ def write_report(grid: Grid, results: list[dict], out: Path) -> Path:
     for r in results:
         lines.append(
             f"| {r['block']} | {r['variant']} | {r['seed']} | {r['fraction']:g} | {100 * r['accuracy']:.2f} "
-            f"| {r['epochs']} | runs/{r['key']} |"
+            f"| {r['epochs']}{' (time limit)' if r.get('stopped_by') == 'max_time' else ''} | runs/{r['key']} |"
         )
 
     from tagger.fileutil import atomic_write
@@ -320,6 +320,7 @@ def write_report(grid: Grid, results: list[dict], out: Path) -> Path:
             "train_seconds",
             "train_threads",
             "epochs",
+            "stopped_by",
             "tokens_per_s",
             "timing_other_cores",
             "peak_rss_mb",

@@ -12,7 +12,7 @@ from pathlib import Path
 import lightning as L
 import torch
 import yaml
-from lightning.pytorch.callbacks import EarlyStopping, EMAWeightAveraging, ModelCheckpoint, WeightAveraging
+from lightning.pytorch.callbacks import EarlyStopping, EMAWeightAveraging, ModelCheckpoint, Timer, WeightAveraging
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
@@ -82,6 +82,20 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             super().save_checkpoint(checkpoint, tmp, storage_options)
 
 
+def stopped_by(trainer: L.Trainer) -> str:
+    """Why fitting ended: the schedule ran out (max_epochs, max_steps), dev accuracy stopped improving
+    (early_stopping), or trainer.max_time cut the run short (max_time)."""
+    if trainer.max_steps not in (None, -1) and trainer.global_step >= trainer.max_steps:
+        return "max_steps"
+    if trainer.max_epochs not in (None, -1) and trainer.current_epoch >= trainer.max_epochs:
+        return "max_epochs"
+    if any(isinstance(c, EarlyStopping) and c.stopped_epoch > 0 for c in trainer.callbacks):
+        return "early_stopping"
+    timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)
+    left = timer.time_remaining() if timer is not None else None
+    return "max_time" if left is not None and left <= 0 else "other"
+
+
 def _loggers(out: Path) -> list:
     loggers = [CSVLogger(out, name="logs")]
     if importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX"):
@@ -147,6 +161,13 @@ def train(cfg: TrainConfig, trainer_kwargs: dict, resolved: dict, resume: bool =
     # weights_only: resuming unpickles nothing but tensors and plain containers
     trainer.fit(module, datamodule=dm, ckpt_path=str(last) if resume else None, weights_only=True)
     seconds = time.perf_counter() - t0
+    stop = stopped_by(trainer)
+    if stop == "max_time":
+        # The learning-rate schedule is laid out over max_epochs: a cut run never reached its end.
+        log.info(
+            "training: trainer.max_time %s stopped the run at step %d, in epoch %d of %d",
+            trainer_kwargs.get("max_time"), trainer.global_step, trainer.current_epoch, trainer.max_epochs,
+        )  # fmt: skip
 
     if ckpt.best_model_path:
         # Our own checkpoint, written moments ago: weights_only keeps loading free of pickled code.
@@ -158,6 +179,7 @@ def train(cfg: TrainConfig, trainer_kwargs: dict, resolved: dict, resume: bool =
         "parameters": n_params,
         "epochs": trainer.current_epoch,
         "global_steps": trainer.global_step,
+        "stopped_by": stop,
         "train_seconds": round(seconds, 1),
         "threads": torch.get_num_threads(),  # what train_seconds was measured with (OMP_NUM_THREADS, --jobs)
         "best_dev_accuracy": None if best is None else float(best),

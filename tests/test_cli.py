@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
-from conftest import run, train_tiny
+from conftest import ROOT, TINY, run, train_tiny
 from tagger.conllu_io import read_conllu
 
 
@@ -37,6 +37,17 @@ def test_train_writes_the_output_directory(trained):
     assert resolved["trainer"]["max_steps"] == 40
     summary = json.loads((out / "training.json").read_text())
     assert summary["global_steps"] == 40 and 0 < summary["best_dev_accuracy"] <= 1
+    assert summary["stopped_by"] == "max_steps"
+
+
+def test_a_run_cut_short_by_max_time_says_so(tmp_path):
+    out = tmp_path / "cut"
+    argv = ["train", "--config", str(ROOT / "configs/hu_szeged.yaml"), *TINY, "--trainer.max_epochs", "1000"]
+    rc, _, err = run([*argv, "--trainer.max_time", "00:00:00:02", "--output-dir", str(out)])
+    assert rc == 0, err[-2000:]
+    summary = json.loads((out / "training.json").read_text())
+    assert summary["stopped_by"] == "max_time" and summary["epochs"] < 1000
+    assert f"stopped the run at step {summary['global_steps']}, in epoch {summary['epochs']} of 1000" in err
 
 
 def test_predict_conllu_keeps_every_other_column(model, szeged, tmp_path):

@@ -117,6 +117,7 @@ def test_compare_end_to_end_then_cached(tmp_path):
     results = json.loads((out / "results.json").read_text())
     assert len(results) == 10
     assert {r["train_threads"] for r in results} == {max(1, (os.cpu_count() or 1) // 2)}
+    assert {r["stopped_by"] for r in results} == {"max_steps"} and "(time limit)" not in report
     assert f"Training threads per run: {results[0]['train_threads']}. " in report
     for r in results:  # the report names every run
         assert f"| {r['block']} | {r['variant']} | {r['seed']} | {r['fraction']:g} |" in report

@@ -3,6 +3,7 @@ memory. These run the real command in subprocesses, as a user (or a scheduler's 
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import select
@@ -54,6 +55,7 @@ def train_argv(out: Path) -> list[str]:
 def test_sigkill_mid_training_then_resume_matches_an_uninterrupted_run(tmp_path, tiny_model):
     rc, _, err = run(train_argv(tmp_path / "whole"))
     assert rc == 0, err[-2000:]
+    assert json.loads((tmp_path / "whole/training.json").read_text())["stopped_by"] == "max_epochs"
 
     out = tmp_path / "killed"
     out.mkdir()

@@ -281,7 +281,7 @@ def evaluate(run: Run, out: Path, train_threads: int | None = None) -> dict:
     with atomic_write(d / "result.json") as f:  # written last: its presence marks a finished run
         json.dump(result, f, indent=1)
     if result["stopped_by"] == "max_time":
-        log.info("compare: %s: trainer.max_time stopped it after %d epochs", run.name, result["epochs"])
+        log.info("compare: %s: trainer.max_time stopped it in epoch %d", run.name, result["epochs"])
     return result
 
 

@@ -96,6 +96,23 @@ def test_unknown_option_in_a_grid_names_it(tmp_path):
     assert rc == 1 and "n_layer" in err and len(err.strip().splitlines()) == 1
 
 
+def test_a_run_the_time_limit_cut_short_is_marked(tmp_path):
+    limited = {k: v for k, v in TINY.items() if k not in ("trainer.max_steps", "trainer.val_check_interval")}
+    grid = {
+        "treebank": "hu_szeged",
+        "configs": [str(ROOT / "configs/hu_szeged.yaml")],
+        "overrides": {**limited, "trainer.max_epochs": 1000, "trainer.max_time": "00:00:00:02"},
+        "blocks": [{"name": "cut", "variants": {"transformer": {}}}],
+    }
+    out = tmp_path / "report"
+    rc, _, err = run(["compare", "--config", str(write_grid(tmp_path, grid)), "--out", str(out)])
+    assert rc == 0, err[-3000:]
+    (result,) = json.loads((out / "results.json").read_text())
+    assert result["stopped_by"] == "max_time" and result["epochs"] < 1000
+    assert f"transformer/seed1/1: trainer.max_time stopped it in epoch {result['epochs']}" in err
+    assert f"| {result['epochs']} (time limit) | runs/{result['key']} |" in (out / "report.md").read_text()
+
+
 def test_compare_end_to_end_then_cached(tmp_path):
     grid, out = write_grid(tmp_path), tmp_path / "report"
     # two runs train side by side, one thread each; evaluation waits until neither is training

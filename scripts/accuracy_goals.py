@@ -45,6 +45,7 @@ GOALS = {
             ("configs/compare/combined_hu_szeged.yaml", "runs/compare/hu_szeged"),
             ("configs/compare/distill_combined_hu_szeged.yaml", "runs/compare/hu_szeged"),  # its teachers: above
             ("configs/compare/aux_weight_hu_szeged.yaml", "runs/compare/hu_szeged"),
+            ("configs/compare/epochs_hu_szeged.yaml", "runs/compare/hu_szeged"),
         ],
     ),
     "en_ewt": (

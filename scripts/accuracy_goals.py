@@ -73,6 +73,7 @@ GOALS = {
             ("configs/compare/schedule_adv_zh_gsd.yaml", "runs/compare/levers_zh_gsd"),
             ("configs/compare/rdrop_zh_gsd.yaml", "runs/compare/levers_zh_gsd"),
             ("configs/compare/swa_zh_gsd.yaml", "runs/compare/levers_zh_gsd"),
+            ("configs/compare/swa_start_zh_gsd.yaml", "runs/compare/levers_zh_gsd"),
         ],
     ),
 }

@@ -52,6 +52,17 @@ def train_argv(out: Path) -> list[str]:
     return ["train", "--config", config, *TINY, "--trainer.max_epochs", "6", "--output-dir", str(out)]
 
 
+def kill_training(argv: list[str], ready) -> None:
+    """Run `tagger` with argv in a subprocess and SIGKILL it a moment after ready() first holds."""
+    proc = subprocess.Popen([*TAGGER, *argv], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while not ready() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # into the next epoch
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL, "training ended before it could be killed"
+
+
 def test_sigkill_mid_training_then_resume_matches_an_uninterrupted_run(tmp_path, tiny_model):
     rc, _, err = run(train_argv(tmp_path / "whole"))
     assert rc == 0, err[-2000:]
@@ -62,13 +73,7 @@ def test_sigkill_mid_training_then_resume_matches_an_uninterrupted_run(tmp_path,
     shutil.copy(tiny_model, out / "model.safetensors")  # a model file from an earlier run must survive the kill
     old = (out / "model.safetensors").read_bytes()
     last = out / "checkpoints" / "last.ckpt"
-    proc = subprocess.Popen([*TAGGER, *train_argv(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 240
-    while not last.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)  # into the next epoch
-    proc.send_signal(signal.SIGKILL)
-    assert proc.wait() == -signal.SIGKILL, "training ended before it could be killed"
+    kill_training(train_argv(out), last.exists)
     assert (out / "model.safetensors").read_bytes() == old
 
     rc, stdout, err = run([*train_argv(out), "--resume"])

@@ -3,10 +3,6 @@ tail, validated and exported once it exists, the current weights before."""
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import time
-
 import lightning as L
 import pytest
 import torch
@@ -19,7 +15,7 @@ from tagger.models import build_model
 from tagger.module import OptimConfig, TaggerModule
 from tagger.train import TailWeightAveraging
 from tagger.vocab import VocabConfig
-from test_interrupt import TAGGER, train_argv
+from test_interrupt import kill_training, train_argv
 from test_models import VARIANTS
 
 
@@ -104,13 +100,7 @@ def test_a_run_killed_while_averaging_resumes_to_the_uninterrupted_one(tmp_path)
 
     out = tmp_path / "killed"
     last = out / "checkpoints" / "last.ckpt"
-    proc = subprocess.Popen([*TAGGER, *argv(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 240
-    while _averaged_steps(last) == 0 and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)  # into the next epoch
-    proc.send_signal(signal.SIGKILL)
-    assert proc.wait() == -signal.SIGKILL, "training ended before it could be killed"
+    kill_training(argv(out), lambda: _averaged_steps(last) > 0)
     assert _averaged_steps(last) > 0  # the checkpoint resumed from holds a running average
 
     rc, _, err = run([*argv(out), "--resume"])

@@ -46,6 +46,7 @@ GOALS = {
             ("configs/compare/distill_combined_hu_szeged.yaml", "runs/compare/hu_szeged"),  # its teachers: above
             ("configs/compare/aux_weight_hu_szeged.yaml", "runs/compare/hu_szeged"),
             ("configs/compare/epochs_hu_szeged.yaml", "runs/compare/hu_szeged"),
+            ("configs/compare/depth_hu_szeged.yaml", "runs/compare/hu_szeged"),
         ],
     ),
     "en_ewt": (

@@ -111,6 +111,8 @@ def train(cfg: TrainConfig, trainer_kwargs: dict, resolved: dict, resume: bool =
             raise TaggerError("data.teachers: distilling needs model.output softmax (a CRF has no tag distributions)")
         if not (0 <= cfg.optim.distill_weight <= 1 and cfg.optim.distill_temperature > 0):
             raise TaggerError("optim.distill_weight must be in [0, 1] and optim.distill_temperature above 0")
+    if not (0 <= cfg.model.embed.word_dropout < 1 and cfg.model.embed.word_dropout_alpha >= 0):
+        raise TaggerError("model.embed.word_dropout must be in [0, 1) and model.embed.word_dropout_alpha at least 0")
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_write(out / "config.yaml") as f:
@@ -123,6 +125,8 @@ def train(cfg: TrainConfig, trainer_kwargs: dict, resolved: dict, resume: bool =
     vocab = dm.vocab
     aux_sizes = [len(vocab.aux_tags[c]) for c in dm.aux_columns]
     net = build_model(cfg.model, vocab.n_words, vocab.n_chars, vocab.n_tags, aux_sizes)
+    if cfg.model.embed.word_dropout_alpha:
+        net.embed.word_dropout.set_counts(torch.from_numpy(vocab.word_counts()))
     module = TaggerModule(net, cfg.optim, vocab.n_tags)
     n_params = sum(p.numel() for p in net.parameters())
     log.info("model: %s encoder, %d parameters", cfg.model.encoder, n_params)

@@ -75,6 +75,7 @@ class Vocab:
         self._aux_index = {c: {t: i for i, t in enumerate(ts)} for c, ts in self.aux_tags.items()}
         self._memo: dict[str, tuple[int, list[int]]] = {}  # form -> (word id, char ids), see batch()
         self.known = frozenset(known)  # every form seen in training, for unknown-word accuracy
+        self.form_counts: dict[str, int] | None = None  # training counts, set by build (not saved)
         self.max_word_chars = max_word_chars
         assert words.token_to_id(PAD) == PAD_ID and words.token_to_id(UNK) == UNK_ID
         assert chars.token_to_id(BOW) == BOW_ID and chars.token_to_id(EOW) == EOW_ID
@@ -115,7 +116,20 @@ class Vocab:
             ),
         )
         aux_tags = {c: sorted(seen) for c, seen in zip(aux_columns, aux, strict=True)}
-        return cls(words, chars, sorted(tags), counts.keys(), cfg.max_word_chars, aux_tags)
+        vocab = cls(words, chars, sorted(tags), counts.keys(), cfg.max_word_chars, aux_tags)
+        vocab.form_counts = dict(counts)
+        return vocab
+
+    def word_counts(self) -> np.ndarray:
+        """Training tokens per word id (forms that share an id, e.g. by case, add up); pad and unknown: 0."""
+        if self.form_counts is None:
+            raise ValueError("word counts are known only for a vocabulary built from training data")
+        out = np.zeros(self.n_words, dtype=np.int64)
+        forms = list(self.form_counts)
+        np.add.at(out, np.asarray(self.encode_words([forms])[0] if forms else [], dtype=np.int64),
+                  np.fromiter(self.form_counts.values(), dtype=np.int64, count=len(forms)))
+        out[[PAD_ID, UNK_ID]] = 0
+        return out
 
     @property
     def n_words(self) -> int:

@@ -17,6 +17,9 @@ class EmbedConfig:
         char_out: width of the character-level word vector.
         char_kernel: CNN kernel width in characters.
         word_dropout: training-time probability of replacing a word id by the unknown-word id.
+        word_dropout_alpha: frequency-aware word dropout (Kiperwasser and Goldberg 2016): a word seen c times
+            in training is also replaced with probability alpha / (alpha + c), independently of
+            `word_dropout`, so rare words, the most like unknown ones, are dropped most (0: off).
         dropout: dropout on the concatenated word+character vector.
         affixes: learned prefix and suffix embeddings of 1..affixes characters (0: none), hashed into
             `affix_buckets` rows, each affix `affix_dim` wide; the word vector grows by 2 * affixes * affix_dim.
@@ -30,6 +33,7 @@ class EmbedConfig:
     char_out: int = 100
     char_kernel: int = 3
     word_dropout: float = 0.1
+    word_dropout_alpha: float = 0.0
     dropout: float = 0.15
     affixes: int = 0
     affix_dim: int = 16

@@ -120,16 +120,28 @@ class Affixes(nn.Module):
 
 
 class WordDropout(nn.Module):
-    """In training, replaces each real word id by the unknown-word id with probability p."""
+    """In training, replaces each real word id by the unknown-word id with probability p, and, once the
+    training counts are set (`set_counts`), word id i also with probability alpha / (alpha + count_i)."""
 
-    def __init__(self, p: float):
+    def __init__(self, p: float, alpha: float = 0.0):
         super().__init__()
-        self.p = p
+        self.p, self.alpha = p, alpha
+        # per-id probability of keeping the word; not saved: a model file needs no training counts
+        self.register_buffer("keep", torch.ones(0), persistent=False)
+
+    def set_counts(self, counts: torch.Tensor) -> None:
+        """Training counts by word id (pad and unknown: 0, never dropped by frequency)."""
+        keep = 1 - self.alpha / (self.alpha + counts.double())
+        keep[counts == 0] = 1.0
+        self.keep = (keep * (1 - self.p)).float().to(self.keep.device)
 
     def forward(self, word_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0:
+        if not self.training or (self.p == 0 and self.alpha == 0):
             return word_ids
-        drop = (torch.rand(word_ids.shape, device=word_ids.device) < self.p) & mask
+        if self.alpha and not len(self.keep):
+            raise RuntimeError("word_dropout_alpha needs the training counts: call set_counts first")
+        u = torch.rand(word_ids.shape, device=word_ids.device)
+        drop = (u >= self.keep[word_ids] if self.alpha else u < self.p) & mask
         return word_ids.masked_fill(drop, UNK_ID)
 
 
@@ -143,7 +155,7 @@ class Embedder(nn.Module):
         self.words = nn.Embedding(n_words, cfg.word_dim, padding_idx=0)
         self.chars = CHAR_ENCODERS[cfg.char_encoder](n_chars, cfg)
         self.affixes = Affixes(cfg.affixes, cfg.affix_dim, cfg.affix_buckets) if cfg.affixes else NoChars(0, cfg)
-        self.word_dropout = WordDropout(cfg.word_dropout)
+        self.word_dropout = WordDropout(cfg.word_dropout, cfg.word_dropout_alpha)
         self.dropout = nn.Dropout(cfg.dropout)
         self.output_dim = cfg.word_dim + self.chars.output_dim + self.affixes.output_dim
 

@@ -118,6 +118,7 @@ NEUTRAL_OPTIONS = {
     ("model", "embed", "affixes"): 0,
     ("model", "embed", "affix_dim"): 16,
     ("model", "embed", "affix_buckets"): 20_000,
+    ("model", "embed", "word_dropout_alpha"): 0.0,
 }
 
 

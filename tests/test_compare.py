@@ -70,6 +70,16 @@ def test_grid_expansion_and_keys(tmp_path):
     assert not {r.key for r in expand(load_grid(write_grid(tmp_path, other)))} & {r.key for r in runs}
 
 
+def test_options_added_later_keep_the_finished_runs_keys():
+    """A new train option at its default must not change any finished run's key (NEUTRAL_OPTIONS): the
+    README, the reports and the runs directories name runs by these keys. The GSD goal-table row's seed 1
+    and the first GSD levers grid's default run, as recorded in their reports."""
+    row = next(r for r in expand(load_grid(ROOT / "configs/compare/swa_zh_gsd.yaml")) if r.variant == "chosen_swa_0.5")
+    assert row.key == "2b7aa69109ef832b"
+    first = expand(load_grid(ROOT / "configs/compare/levers_zh_gsd.yaml"))
+    assert "009bd6bb5eb4f571" in {r.key for r in first}
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

@@ -124,10 +124,10 @@ class Vocab:
         """Training tokens per word id (forms that share an id, e.g. by case, add up); pad and unknown: 0."""
         if self.form_counts is None:
             raise ValueError("word counts are known only for a vocabulary built from training data")
-        out = np.zeros(self.n_words, dtype=np.int64)
         forms = list(self.form_counts)
-        np.add.at(out, np.asarray(self.encode_words([forms])[0] if forms else [], dtype=np.int64),
-                  np.fromiter(self.form_counts.values(), dtype=np.int64, count=len(forms)))
+        ids = np.asarray(self.encode_words([forms])[0] if forms else [], dtype=np.int64)
+        n = np.fromiter(self.form_counts.values(), dtype=np.int64, count=len(forms))
+        out = np.bincount(ids, weights=n, minlength=self.n_words).astype(np.int64)
         out[[PAD_ID, UNK_ID]] = 0
         return out
 

@@ -76,6 +76,7 @@ GOALS = {
             ("configs/compare/swa_zh_gsd.yaml", "runs/compare/levers_zh_gsd"),
             ("configs/compare/swa_start_zh_gsd.yaml", "runs/compare/levers_zh_gsd"),
             ("configs/compare/attn_dropout_zh_gsd.yaml", "runs/compare/levers_zh_gsd"),
+            ("configs/compare/crf_zh_gsd.yaml", "runs/compare/levers_zh_gsd"),
         ],
     ),
 }

@@ -107,6 +107,23 @@ def cmd_train(argv: list[str]) -> int:
 
 
 # --------------------------------------------------------------------------------------------- predict
+def _threads_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--threads", type=int, default=None, help="CPU threads for torch and the tokenizers (default: their choice)"
+    )
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads is None:
+        return
+    if threads < 1:
+        raise TaggerError(f"--threads {threads}: needs at least 1")
+    import torch
+
+    torch.set_num_threads(threads)
+    os.environ["TOKENIZERS_PARALLELISM"] = "true" if threads > 1 else "false"
+
+
 def _predict_parser() -> argparse.ArgumentParser:
     from tagger.formats import INPUT_FORMATS, OUTPUT_FORMATS
     from tagger.predict import CONTEXT, MAX_LENGTH, PRECISIONS
@@ -125,9 +142,7 @@ def _predict_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", help="output file (written atomically); default: standard output")
     p.add_argument("--top-k", type=int, default=0, help="with jsonl output: the K best tags and probabilities")
     p.add_argument("--batch-size", type=int, default=256, help="sentences per batch")
-    p.add_argument(
-        "--threads", type=int, default=None, help="CPU threads for torch and the tokenizers (default: their choice)"
-    )
+    _threads_option(p)
     p.add_argument(
         "--precision",
         choices=PRECISIONS,
@@ -206,14 +221,10 @@ def cmd_predict(argv: list[str]) -> int:
         raise TaggerError("--batch-size must be >= 1 and --top-k >= 0")
     if not 0 <= 2 * args.context < args.max_length:
         raise TaggerError("--max-length must be more than twice --context")
-    import torch
-
     from tagger.formats import format_sentence, read_sentences
     from tagger.predict import load
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-        os.environ["TOKENIZERS_PARALLELISM"] = "true" if args.threads > 1 else "false"
+    _set_threads(args.threads)
     tagger = load(args.model, precision=args.precision)
     skipped = []
     on_error = None
@@ -261,11 +272,13 @@ def cmd_evaluate(argv: list[str]) -> int:
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="as for predict")
+    _threads_option(p)
     args = p.parse_args(argv)
     from tagger.evaluate import evaluate_file
     from tagger.metrics import format_report
     from tagger.predict import load
 
+    _set_threads(args.threads)
     result = evaluate_file(load(args.model, precision=args.precision), args.data, batch_size=args.batch_size)
     print(json.dumps(result, indent=1) if args.json else format_report(result))
     return 0

@@ -205,6 +205,23 @@ def test_usage_errors(model):
     assert run(["frobnicate"])[0] == 2
 
 
+def test_threads_option(model, szeged):
+    """--threads sets torch's threads for predict and evaluate; a count below 1 is a one-line usage error."""
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        rc, text, _ = run(["evaluate", "-m", str(model), "--data", str(szeged["test"]), "--threads", "1"])
+        assert rc == 0 and "accuracy" in text and torch.get_num_threads() == 1
+        for command in (["predict", "-m", str(model), "-i", "tokens"], ["evaluate", "-m", str(model), "-d", "x"]):
+            for bad in ("0", "-1"):
+                rc, out, stderr = run([*command, "--threads", bad], stdin="a b\n")
+                assert rc == 1 and out == ""
+                assert stderr.strip().splitlines() == [f"tagger: error: --threads {bad}: needs at least 1"]
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_real_process_stdin_stdout_keep_bytes(model, tmp_path):
     """As a user runs it: a subprocess in the C locale, CRLF CoNLL-U with non-ASCII text on stdin."""
     import os

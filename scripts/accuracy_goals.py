@@ -77,6 +77,7 @@ GOALS = {
             ("configs/compare/swa_start_zh_gsd.yaml", "runs/compare/levers_zh_gsd"),
             ("configs/compare/attn_dropout_zh_gsd.yaml", "runs/compare/levers_zh_gsd"),
             ("configs/compare/crf_zh_gsd.yaml", "runs/compare/levers_zh_gsd"),
+            ("configs/compare/optimiser_zh_gsd.yaml", "runs/compare/levers_zh_gsd"),
         ],
     ),
 }

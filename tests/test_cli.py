@@ -205,10 +205,14 @@ def test_usage_errors(model):
     assert run(["frobnicate"])[0] == 2
 
 
-def test_threads_option(model, szeged):
+def test_threads_option(model, szeged, monkeypatch):
     """--threads sets torch's threads for predict and evaluate; a count below 1 is a one-line usage error."""
+    import os
+
     import torch
 
+    # --threads also sets the tokenizers' switch in the environment: have it restored afterwards
+    monkeypatch.setenv("TOKENIZERS_PARALLELISM", os.environ.get("TOKENIZERS_PARALLELISM", "false"))
     before = torch.get_num_threads()
     try:
         rc, text, _ = run(["evaluate", "-m", str(model), "--data", str(szeged["test"]), "--threads", "1"])

@@ -274,6 +274,8 @@ def cmd_evaluate(argv: list[str]) -> int:
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="as for predict")
     _threads_option(p)
     args = p.parse_args(argv)
+    if args.batch_size < 1:
+        raise TaggerError("--batch-size must be >= 1")
     from tagger.evaluate import evaluate_file
     from tagger.metrics import format_report
     from tagger.predict import load

@@ -202,6 +202,8 @@ def test_unknown_config_key_names_the_key(tmp_path):
 def test_usage_errors(model):
     rc, _, stderr = run(["predict", "-m", str(model), "-f", "tsv", "--top-k", "2"], stdin="")
     assert rc == 1 and "--top-k needs --output-format jsonl" in stderr
+    rc, _, stderr = run(["evaluate", "-m", str(model), "-d", "x", "--batch-size", "0"])
+    assert rc == 1 and stderr.strip() == "tagger: error: --batch-size must be >= 1"
     assert run(["frobnicate"])[0] == 2
 
 

@@ -78,6 +78,7 @@ GOALS = {
             ("configs/compare/attn_dropout_zh_gsd.yaml", "runs/compare/levers_zh_gsd"),
             ("configs/compare/crf_zh_gsd.yaml", "runs/compare/levers_zh_gsd"),
             ("configs/compare/optimiser_zh_gsd.yaml", "runs/compare/levers_zh_gsd"),
+            ("configs/compare/constant_lr_baselines_zh_gsd.yaml", "runs/compare/levers_zh_gsd"),
         ],
     ),
 }

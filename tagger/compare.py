@@ -119,6 +119,7 @@ NEUTRAL_OPTIONS = {
     ("model", "embed", "affix_dim"): 16,
     ("model", "embed", "affix_buckets"): 20_000,
     ("model", "embed", "word_dropout_alpha"): 0.0,
+    ("optim", "char_aux"): 0.0,
 }
 
 

@@ -45,6 +45,10 @@ class OptimConfig:
             with model.output crf the softmax of the tag scores; auxiliary targets only by their
             losses), so the model learns to give the same tags whichever units dropout removes; 0: off.
             Costs about one more forward and backward pass per step.
+        char_aux: weight of an auxiliary loss on the tag read from each word's character-level vector
+            alone (character encoder and affixes, before any context) by a linear head used in training
+            only: it asks the characters to carry the tag on their own, which is all an unknown word
+            has; 0: off. Needs a character encoder or affixes.
     """
 
     lr: float = 3e-3
@@ -59,6 +63,7 @@ class OptimConfig:
     distill_temperature: float = 1.0
     adversarial: float = 0.0
     rdrop: float = 0.0
+    char_aux: float = 0.0
 
 
 def lr_factor(step: int, warmup: int, total: float, schedule: str, min_ratio: float) -> float:
@@ -89,11 +94,14 @@ class TaggerModule(L.LightningModule):
         return self.net(batch)
 
     def _step(self, batch: Batch, stage: str) -> torch.Tensor:
-        x = self.net.embed(batch)  # (B, T, D_in)
+        char_aux = stage == "train" and self.optim.char_aux > 0
+        x, chars = self.net.embed(batch, with_chars=True) if char_aux else (self.net.embed(batch), None)  # (B, T, D_in)
         loss, logits = self._loss(self.net.encode(x, batch.mask), batch)
         train_loss = loss
         if stage == "train" and self.optim.rdrop > 0:  # logged: the first pass's loss, comparable across runs
             train_loss = self._rdrop_loss(loss, logits, batch)
+        if char_aux:  # the tag from the characters alone (logged loss: the tagging loss only, as above)
+            train_loss = train_loss + self.optim.char_aux * token_cross_entropy(self.net.aux_char(chars), batch.labels)
         labels, mask = batch.labels, batch.mask
         n = batch.n_tokens
         metric = self.acc[f"{stage}_acc"]

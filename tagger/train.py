@@ -113,6 +113,10 @@ def train(cfg: TrainConfig, trainer_kwargs: dict, resolved: dict, resume: bool =
             raise TaggerError("optim.distill_weight must be in [0, 1] and optim.distill_temperature above 0")
     if not (0 <= cfg.model.embed.word_dropout < 1 and cfg.model.embed.word_dropout_alpha >= 0):
         raise TaggerError("model.embed.word_dropout must be in [0, 1) and model.embed.word_dropout_alpha at least 0")
+    if cfg.optim.char_aux < 0:
+        raise TaggerError(f"optim.char_aux must be at least 0, got {cfg.optim.char_aux}")
+    if cfg.optim.char_aux > 0 and cfg.model.embed.char_encoder == "none" and not cfg.model.embed.affixes:
+        raise TaggerError("optim.char_aux needs a character-level word vector: model.embed.char_encoder or affixes")
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_write(out / "config.yaml") as f:
@@ -124,7 +128,9 @@ def train(cfg: TrainConfig, trainer_kwargs: dict, resolved: dict, resume: bool =
     dm.setup("fit")
     vocab = dm.vocab
     aux_sizes = [len(vocab.aux_tags[c]) for c in dm.aux_columns]
-    net = build_model(cfg.model, vocab.n_words, vocab.n_chars, vocab.n_tags, aux_sizes)
+    net = build_model(
+        cfg.model, vocab.n_words, vocab.n_chars, vocab.n_tags, aux_sizes, char_head=cfg.optim.char_aux > 0
+    )
     if cfg.model.embed.word_dropout_alpha:
         net.embed.word_dropout.set_counts(torch.from_numpy(vocab.word_counts()))
     module = TaggerModule(net, cfg.optim, vocab.n_tags)

@@ -26,12 +26,14 @@ ENCODERS: dict[str, Callable[[int, ModelConfig], nn.Module]] = {
 }
 
 
-def build_model(cfg: ModelConfig, n_words: int, n_chars: int, n_tags: int, aux_sizes=()) -> TaggerNet:
+def build_model(
+    cfg: ModelConfig, n_words: int, n_chars: int, n_tags: int, aux_sizes=(), char_head: bool = False
+) -> TaggerNet:
     if cfg.encoder not in ENCODERS:
         raise ValueError(f"unknown encoder {cfg.encoder!r}; choose one of {', '.join(ENCODERS)}")
     embed = Embedder(n_words, n_chars, cfg.embed)
     encoder = ENCODERS[cfg.encoder](embed.output_dim, cfg)
-    return TaggerNet(embed, encoder, n_tags, cfg.dropout, TAG_LAYERS[cfg.output](n_tags), aux_sizes)
+    return TaggerNet(embed, encoder, n_tags, cfg.dropout, TAG_LAYERS[cfg.output](n_tags), aux_sizes, char_head)
 
 
 __all__ = [

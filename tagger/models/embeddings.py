@@ -157,17 +157,21 @@ class Embedder(nn.Module):
         self.affixes = Affixes(cfg.affixes, cfg.affix_dim, cfg.affix_buckets) if cfg.affixes else NoChars(0, cfg)
         self.word_dropout = WordDropout(cfg.word_dropout, cfg.word_dropout_alpha)
         self.dropout = nn.Dropout(cfg.dropout)
-        self.output_dim = cfg.word_dim + self.chars.output_dim + self.affixes.output_dim
+        self.char_dim = self.chars.output_dim + self.affixes.output_dim  # the part that depends on characters only
+        self.output_dim = cfg.word_dim + self.char_dim
 
     def per_word(self, char_ids: torch.Tensor) -> torch.Tensor:
         """The part of a word's vector that depends on its characters only: (U, L) -> (U, Dc)."""
         return torch.cat([self.chars(char_ids), self.affixes(char_ids)], dim=-1)
 
-    def forward(self, batch) -> torch.Tensor:
+    def forward(self, batch, with_chars: bool = False):
+        """(B, T, D) input vectors; with_chars: also each token's character-level part, before dropout
+        and zero at padding: ((B, T, D), (B, T, Dc))."""
         mask = batch.mask
         w = self.words(self.word_dropout(batch.word_ids, mask))  # (B, T, Dw)
         per_word = batch.char_vectors  # (U, Dc): each distinct word of the batch once
         if per_word is None:
             per_word = self.per_word(batch.char_ids)
         c = per_word[batch.char_index] * mask[..., None].to(per_word.dtype)  # (B, T, Dc), zero at padding
-        return self.dropout(torch.cat([w, c.to(w.dtype)], dim=-1))
+        x = self.dropout(torch.cat([w, c.to(w.dtype)], dim=-1))
+        return (x, c) if with_chars else x

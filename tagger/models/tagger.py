@@ -15,10 +15,19 @@ class TaggerNet(nn.Module):
 
     ``aux_sizes``: label counts of auxiliary targets (other CoNLL-U columns), each predicted by its own
     linear layer (``aux_out``) over the same encoder states (``features``); used in training only.
+    ``char_head``: a further training-only linear layer (``aux_char``) that reads the tag from each word's
+    character-level vector alone (``Embedder.forward(..., with_chars=True)``), before any context.
     """
 
     def __init__(
-        self, embed: Embedder, encoder: nn.Module, n_tags: int, dropout: float, tag_layer: nn.Module, aux_sizes=()
+        self,
+        embed: Embedder,
+        encoder: nn.Module,
+        n_tags: int,
+        dropout: float,
+        tag_layer: nn.Module,
+        aux_sizes=(),
+        char_head: bool = False,
     ):
         super().__init__()
         self.embed, self.encoder = embed, encoder
@@ -29,6 +38,7 @@ class TaggerNet(nn.Module):
         # is then the same with or without auxiliary heads, a paired comparison.
         with torch.random.fork_rng(devices=[]):
             self.aux_out = nn.ModuleList(nn.Linear(encoder.output_dim, n) for n in aux_sizes)
+            self.aux_char = nn.Linear(embed.char_dim, n_tags) if char_head else None
 
     def features(self, batch) -> torch.Tensor:
         """The encoder states every output layer reads: (B, T, D)."""
@@ -43,4 +53,4 @@ class TaggerNet(nn.Module):
 
     def tagging_state_dict(self) -> dict[str, torch.Tensor]:
         """The weights tagging needs: everything but the auxiliary training heads."""
-        return {k: v for k, v in self.state_dict().items() if not k.startswith("aux_out.")}
+        return {k: v for k, v in self.state_dict().items() if not k.startswith(("aux_out.", "aux_char."))}

@@ -94,13 +94,13 @@ class TaggerModule(L.LightningModule):
         return self.net(batch)
 
     def _step(self, batch: Batch, stage: str) -> torch.Tensor:
-        char_aux = stage == "train" and self.optim.char_aux > 0
-        x, chars = self.net.embed(batch, with_chars=True) if char_aux else (self.net.embed(batch), None)  # (B, T, D_in)
+        w, chars = self.net.embed.parts(batch)
+        x = self.net.embed.combine(w, chars)  # (B, T, D_in)
         loss, logits = self._loss(self.net.encode(x, batch.mask), batch)
         train_loss = loss
         if stage == "train" and self.optim.rdrop > 0:  # logged: the first pass's loss, comparable across runs
             train_loss = self._rdrop_loss(loss, logits, batch)
-        if char_aux:  # the tag from the characters alone (logged loss: the tagging loss only, as above)
+        if stage == "train" and self.optim.char_aux > 0:  # the tag from the characters alone (not logged)
             train_loss = train_loss + self.optim.char_aux * token_cross_entropy(self.net.aux_char(chars), batch.labels)
         labels, mask = batch.labels, batch.mask
         n = batch.n_tokens

@@ -43,7 +43,7 @@ def test_the_training_step_adds_the_weighted_character_loss_and_validation_is_un
     # the head is drawn outside the random stream: every other weight is the same with or without it
     shared = plain.net.state_dict()
     assert all(torch.equal(v, aux.net.state_dict()[k]) for k, v in shared.items())
-    _, chars = aux.net.embed(batch, with_chars=True)
+    _, chars = aux.net.embed.parts(batch)
     char_loss = token_cross_entropy(aux.net.aux_char(chars), batch.labels)
     clean = plain._step(batch, "train").detach()
     torch.testing.assert_close(aux._step(batch, "train").detach(), clean + 0.5 * char_loss.detach())
@@ -53,7 +53,7 @@ def test_the_training_step_adds_the_weighted_character_loss_and_validation_is_un
 def test_the_character_vector_ignores_the_word_id_and_the_context(szeged):
     vocab, batch = _szeged_batch(szeged)
     net = _module(vocab, 1.0).net
-    _, chars = net.embed(batch, with_chars=True)
+    _, chars = net.embed.parts(batch)
     assert not chars[~batch.mask].any()  # zero at padding
     # every occurrence of a form has one vector, whatever its sentence
     index = batch.char_index[batch.mask]
@@ -65,13 +65,13 @@ def test_the_character_vector_ignores_the_word_id_and_the_context(szeged):
     assert len(first) < len(rows)  # some forms do occur more than once
     # and it does not see the word embedding: every word unknown, the same vectors
     unknown = dataclasses.replace(batch, word_ids=batch.word_ids.masked_fill(batch.mask, UNK_ID))
-    torch.testing.assert_close(net.embed(unknown, with_chars=True)[1], chars)
+    torch.testing.assert_close(net.embed.parts(unknown)[1], chars)
 
 
 def test_its_gradient_reaches_the_characters_only_and_the_head_learns_tags_from_them(szeged):
     vocab, batch = _szeged_batch(szeged)
     net = _module(vocab, 1.0).net.train()
-    _, chars = net.embed(batch, with_chars=True)
+    _, chars = net.embed.parts(batch)
     token_cross_entropy(net.aux_char(chars), batch.labels).backward()
     assert all(p.grad is None for p in net.encoder.parameters()) and net.embed.words.weight.grad is None
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in net.embed.chars.parameters())
@@ -80,12 +80,12 @@ def test_its_gradient_reaches_the_characters_only_and_the_head_learns_tags_from_
     opt = torch.optim.Adam([*net.embed.chars.parameters(), *net.aux_char.parameters()], lr=1e-2)
     for _ in range(150):
         opt.zero_grad()
-        _, chars = net.embed(batch, with_chars=True)
+        _, chars = net.embed.parts(batch)
         token_cross_entropy(net.aux_char(chars), batch.labels).backward()
         opt.step()
     gold = batch.labels[batch.mask]
     with torch.no_grad():
-        pred = net.aux_char(net.eval().embed(batch, with_chars=True)[1]).argmax(-1)[batch.mask]
+        pred = net.aux_char(net.eval().embed.parts(batch)[1]).argmax(-1)[batch.mask]
     acc, majority = float((pred == gold).double().mean()), float(gold.bincount().max() / len(gold))
     print(f"{len(gold)} tokens: head from characters {acc:.3f}, most frequent tag {majority:.3f}")
     assert acc > majority + 0.4

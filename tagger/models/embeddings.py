@@ -164,14 +164,20 @@ class Embedder(nn.Module):
         """The part of a word's vector that depends on its characters only: (U, L) -> (U, Dc)."""
         return torch.cat([self.chars(char_ids), self.affixes(char_ids)], dim=-1)
 
-    def forward(self, batch, with_chars: bool = False):
-        """(B, T, D) input vectors; with_chars: also each token's character-level part, before dropout
-        and zero at padding: ((B, T, D), (B, T, Dc))."""
+    def parts(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Before dropout: the word embeddings (B, T, Dw), word dropout applied, and each token's
+        character-level part (B, T, Dc), zero at padding."""
         mask = batch.mask
         w = self.words(self.word_dropout(batch.word_ids, mask))  # (B, T, Dw)
         per_word = batch.char_vectors  # (U, Dc): each distinct word of the batch once
         if per_word is None:
             per_word = self.per_word(batch.char_ids)
         c = per_word[batch.char_index] * mask[..., None].to(per_word.dtype)  # (B, T, Dc), zero at padding
-        x = self.dropout(torch.cat([w, c.to(w.dtype)], dim=-1))
-        return (x, c) if with_chars else x
+        return w, c
+
+    def combine(self, w: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """The input vectors (B, T, Dw + Dc) from `parts`."""
+        return self.dropout(torch.cat([w, c.to(w.dtype)], dim=-1))
+
+    def forward(self, batch) -> torch.Tensor:
+        return self.combine(*self.parts(batch))

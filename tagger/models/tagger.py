@@ -16,7 +16,7 @@ class TaggerNet(nn.Module):
     ``aux_sizes``: label counts of auxiliary targets (other CoNLL-U columns), each predicted by its own
     linear layer (``aux_out``) over the same encoder states (``features``); used in training only.
     ``char_head``: a further training-only linear layer (``aux_char``) that reads the tag from each word's
-    character-level vector alone (``Embedder.forward(..., with_chars=True)``), before any context.
+    character-level vector alone (``Embedder.parts``), before any context.
     """
 
     def __init__(

@@ -115,6 +115,7 @@ NEUTRAL_OPTIONS = {
     ("optim", "adversarial"): 0.0,
     ("optim", "rdrop"): 0.0,
     ("swa_start",): None,
+    ("swa_cycle",): 0,
     ("model", "embed", "affixes"): 0,
     ("model", "embed", "affix_dim"): 16,
     ("model", "embed", "affix_buckets"): 20_000,

@@ -31,6 +31,10 @@ class TrainConfig:
         swa_start: stochastic weight averaging (Izmailov et al. 2018): from this fraction of the training
             steps on (e.g. 0.5: the second half), keep the equally weighted average of the weights after
             every step, and validate, select and export it once it exists; None: off.
+        swa_cycle: with swa_start, cyclical averaging (Izmailov et al. 2018): over the averaged tail the
+            learning rate runs in cycles of this many optimiser steps, each falling linearly from the
+            schedule's rate to optim.min_lr_ratio of it, and the average takes only the weights at each
+            cycle's end (the lowest rate); 0: every step at the schedule's rate.
     """
 
     data: DataConfig = field(default_factory=DataConfig)
@@ -42,6 +46,7 @@ class TrainConfig:
     patience: int = 10
     ema_decay: float | None = None
     swa_start: float | None = None
+    swa_cycle: int = 0
 
 
 # Trainer arguments the train command owns (it builds the callbacks, loggers and output layout).
@@ -107,6 +112,10 @@ def parse_train_args(argv: list[str]) -> tuple[TrainConfig, dict, dict, bool]:
             raise TaggerError(f"bad train options: optim.{name} {getattr(cfg.optim, name)} is negative (0: off)")
     if cfg.swa_start is not None and not 0 <= cfg.swa_start < 1:
         raise TaggerError(f"bad train options: swa_start {cfg.swa_start} is not a fraction of the training in [0, 1)")
+    if cfg.swa_cycle < 0:
+        raise TaggerError(f"bad train options: swa_cycle {cfg.swa_cycle} is negative (0: off)")
+    if cfg.swa_cycle and cfg.swa_start is None:
+        raise TaggerError(f"bad train options: swa_cycle {cfg.swa_cycle} cycles the averaged tail; it needs swa_start")
     if cfg.swa_start is not None and cfg.ema_decay is not None:
         raise TaggerError("bad train options: swa_start and ema_decay both average the weights; choose one")
     if cfg.model.output == "crf" and cfg.optim.label_smoothing:

@@ -66,21 +66,41 @@ class OptimConfig:
     char_aux: float = 0.0
 
 
-def lr_factor(step: int, warmup: int, total: float, schedule: str, min_ratio: float) -> float:
-    """The learning-rate multiplier at `step` (total may be inf when the run has no step limit)."""
+def tail_first_step(start: float, total: float) -> float:
+    """The first optimiser step (0-based) of the tail that begins at fraction `start` of `total` steps
+    (inf when the run has no step limit: then there is no tail)."""
+    return math.ceil(start * total) if math.isfinite(total) else math.inf
+
+
+def cycle_end(step: int, first: float, cycle: int) -> bool:
+    """Whether optimiser step `step` ends one of the learning-rate cycles of `cycle` steps from `first` on."""
+    return cycle > 0 and step >= first and (step - first) % cycle == cycle - 1
+
+
+def lr_factor(
+    step: int, warmup: int, total: float, schedule: str, min_ratio: float, cycle_from: float = math.inf, cycle: int = 0
+) -> float:
+    """The learning-rate multiplier at `step` (total may be inf when the run has no step limit). From step
+    `cycle_from` on, cycles of `cycle` steps scale it down linearly to min_ratio at each cycle's last step."""
     if step < warmup:
         return (step + 1) / warmup
-    if schedule == "constant" or not math.isfinite(total) or total <= warmup:
-        return 1.0
-    progress = min(1.0, (step - warmup) / (total - warmup))
-    decay = 0.5 * (1 + math.cos(math.pi * progress)) if schedule == "cosine" else 1 - progress
-    return min_ratio + (1 - min_ratio) * decay
+    factor = 1.0
+    if schedule != "constant" and math.isfinite(total) and total > warmup:
+        progress = min(1.0, (step - warmup) / (total - warmup))
+        decay = 0.5 * (1 + math.cos(math.pi * progress)) if schedule == "cosine" else 1 - progress
+        factor = min_ratio + (1 - min_ratio) * decay
+    if cycle > 0 and step >= cycle_from:
+        factor *= 1 - (1 - min_ratio) * ((step - cycle_from) % cycle + 1) / cycle
+    return factor
 
 
 class TaggerModule(L.LightningModule):
-    def __init__(self, net: TaggerNet, optim: OptimConfig, n_tags: int):
+    def __init__(self, net: TaggerNet, optim: OptimConfig, n_tags: int, lr_cycle: tuple[float, int] | None = None):
+        """lr_cycle: (start, steps): learning-rate cycles of that many steps from fraction `start` of the
+        run's steps on (train's swa_start and swa_cycle; see lr_factor)."""
         super().__init__()
         self.net, self.optim, self.n_tags = net, optim, n_tags
+        self.lr_cycle = lr_cycle
         # Gold tags unseen in training have id n_tags: never predicted, so counted wrong.
         self.acc = torch.nn.ModuleDict(
             {
@@ -199,8 +219,10 @@ class TaggerModule(L.LightningModule):
         )
         total = float(self.trainer.estimated_stepping_batches)
         o = self.optim
+        start, cycle = self.lr_cycle or (1.0, 0)
+        first = tail_first_step(start, total)
         sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda step: lr_factor(step, o.warmup_steps, total, o.schedule, o.min_lr_ratio)
+            opt, lambda step: lr_factor(step, o.warmup_steps, total, o.schedule, o.min_lr_ratio, first, cycle)
         )
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 

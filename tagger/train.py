@@ -22,7 +22,7 @@ from tagger.errors import TaggerError
 from tagger.fileutil import atomic_path, atomic_write, peak_rss_mb
 from tagger.modelfile import save_model_file
 from tagger.models import build_model
-from tagger.module import TaggerModule
+from tagger.module import TaggerModule, cycle_end, tail_first_step
 
 log = logging.getLogger(__name__)
 
@@ -32,20 +32,23 @@ MODEL_FILE = "model.safetensors"
 class TailWeightAveraging(WeightAveraging):
     """Stochastic weight averaging over the tail of the run: the equally weighted average (Lightning's
     WeightAveraging with its default averaging) of the weights after every optimiser step from `start`
-    (a fraction of the run's steps) on. Lightning's callback swaps the average in for validation and
-    checkpoints from the first epoch; before any step has been averaged that would be the initial
-    weights, so here the current weights stand until the average exists."""
+    (a fraction of the run's steps) on, or with `cycle` steps only of those at the end of each
+    learning-rate cycle (TaggerModule's lr_cycle). Lightning's callback swaps the average in for
+    validation and checkpoints from the first epoch; before any step has been averaged that would be the
+    initial weights, so here the current weights stand until the average exists."""
 
-    def __init__(self, start: float):
+    def __init__(self, start: float, cycle: int = 0):
         super().__init__()
-        self.start = start
+        self.start, self.cycle = start, cycle
         self._first_step: float = float("inf")
 
     def on_fit_start(self, trainer, pl_module) -> None:
-        self._first_step = self.start * trainer.estimated_stepping_batches
+        self._first_step = tail_first_step(self.start, float(trainer.estimated_stepping_batches))
 
     def should_update(self, step_idx=None, epoch_idx=None) -> bool:
-        return step_idx is not None and step_idx >= self._first_step
+        if step_idx is None or step_idx < self._first_step:
+            return False
+        return not self.cycle or cycle_end(step_idx, self._first_step, self.cycle)
 
     def averaging(self) -> bool:
         return self._average_model is not None and int(self._average_model.n_averaged) > 0
@@ -133,7 +136,8 @@ def train(cfg: TrainConfig, trainer_kwargs: dict, resolved: dict, resume: bool =
     )
     if cfg.model.embed.word_dropout_alpha:
         net.embed.word_dropout.set_counts(torch.from_numpy(vocab.word_counts()))
-    module = TaggerModule(net, cfg.optim, vocab.n_tags)
+    lr_cycle = (cfg.swa_start, cfg.swa_cycle) if cfg.swa_start is not None and cfg.swa_cycle else None
+    module = TaggerModule(net, cfg.optim, vocab.n_tags, lr_cycle)
     n_params = sum(p.numel() for p in net.parameters())
     log.info("model: %s encoder, %d parameters", cfg.model.encoder, n_params)
 
@@ -154,7 +158,7 @@ def train(cfg: TrainConfig, trainer_kwargs: dict, resolved: dict, resume: bool =
         # Checkpoints then hold the averaged weights as their state_dict, so "best" is the best average.
         callbacks.append(EMAWeightAveraging(decay=cfg.ema_decay, update_starting_at_step=cfg.optim.warmup_steps))
     if cfg.swa_start is not None:
-        callbacks.append(TailWeightAveraging(cfg.swa_start))
+        callbacks.append(TailWeightAveraging(cfg.swa_start, cfg.swa_cycle))
     trainer = L.Trainer(
         **trainer_kwargs,
         default_root_dir=out,

@@ -219,8 +219,7 @@ class TaggerModule(L.LightningModule):
         )
         total = float(self.trainer.estimated_stepping_batches)
         o = self.optim
-        start, cycle = self.lr_cycle or (1.0, 0)
-        first = tail_first_step(start, total)
+        first, cycle = (tail_first_step(self.lr_cycle[0], total), self.lr_cycle[1]) if self.lr_cycle else (math.inf, 0)
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda step: lr_factor(step, o.warmup_steps, total, o.schedule, o.min_lr_ratio, first, cycle)
         )

@@ -50,19 +50,25 @@ def _close(a: dict, b: dict) -> bool:
     return all(torch.allclose(a[k].float(), b[k].float(), atol=1e-6) for k in a)
 
 
-def test_the_average_of_the_tail_is_validated_once_it_exists_and_kept(tmp_path):
+def _fit_12_steps(tmp_path, optim: OptimConfig, cycle: int = 0) -> tuple[TaggerModule, Recorder]:
+    """A small Szeged model trained 12 steps, averaged from the seventh, validated after every fourth."""
     dm = TaggerDataModule(DataConfig(treebank="hu_szeged", batch_size=16, cache_dir=None), VocabConfig())
     dm.setup("fit")
     torch.manual_seed(0)
     net = build_model(VARIANTS["transformer"], dm.vocab.n_words, dm.vocab.n_chars, dm.vocab.n_tags)
-    module = TaggerModule(net, OptimConfig(warmup_steps=2), dm.vocab.n_tags)
+    module = TaggerModule(net, optim, dm.vocab.n_tags, lr_cycle=(0.5, cycle) if cycle else None)
     recorder = Recorder()
     trainer = L.Trainer(
-        max_steps=12, val_check_interval=4, limit_val_batches=1, callbacks=[TailWeightAveraging(0.5), recorder],
+        max_steps=12, val_check_interval=4, limit_val_batches=1, callbacks=[TailWeightAveraging(0.5, cycle), recorder],
         logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
         num_sanity_val_steps=0, default_root_dir=tmp_path,
     )  # fmt: skip
     trainer.fit(module, datamodule=dm)
+    return module, recorder
+
+
+def test_the_average_of_the_tail_is_validated_once_it_exists_and_kept(tmp_path):
+    module, recorder = _fit_12_steps(tmp_path, OptimConfig(warmup_steps=2))
     steps = recorder.steps
     assert len(steps) == 12 and len(recorder.validated) == 3
     # Steps 1-6 are the first half: at step 4 validation sees the current weights, not the initial ones
@@ -86,19 +92,8 @@ def test_cycles_fall_to_the_lowest_rate_and_restart():
 
 
 def test_cyclical_averaging_takes_the_weights_at_the_cycles_ends(tmp_path):
-    dm = TaggerDataModule(DataConfig(treebank="hu_szeged", batch_size=16, cache_dir=None), VocabConfig())
-    dm.setup("fit")
-    torch.manual_seed(0)
-    net = build_model(VARIANTS["transformer"], dm.vocab.n_words, dm.vocab.n_chars, dm.vocab.n_tags)
     optim = OptimConfig(warmup_steps=2, schedule="constant")
-    module = TaggerModule(net, optim, dm.vocab.n_tags, lr_cycle=(0.5, 3))
-    recorder = Recorder()
-    trainer = L.Trainer(
-        max_steps=12, val_check_interval=4, limit_val_batches=1, callbacks=[TailWeightAveraging(0.5, 3), recorder],
-        logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-        num_sanity_val_steps=0, default_root_dir=tmp_path,
-    )  # fmt: skip
-    trainer.fit(module, datamodule=dm)
+    module, recorder = _fit_12_steps(tmp_path, optim, cycle=3)
     steps = recorder.steps
     assert len(steps) == 12 and len(recorder.validated) == 3
     # warm-up, the constant rate, then two cycles of three steps (7-9, 10-12) falling to 5% of it

@@ -46,9 +46,9 @@ class TailWeightAveraging(WeightAveraging):
         self._first_step = tail_first_step(self.start, float(trainer.estimated_stepping_batches))
 
     def should_update(self, step_idx=None, epoch_idx=None) -> bool:
-        if step_idx is None or step_idx < self._first_step:
+        if step_idx is None:
             return False
-        return not self.cycle or cycle_end(step_idx, self._first_step, self.cycle)
+        return cycle_end(step_idx, self._first_step, self.cycle) if self.cycle else step_idx >= self._first_step
 
     def averaging(self) -> bool:
         return self._average_model is not None and int(self._average_model.n_averaged) > 0
@@ -136,7 +136,7 @@ def train(cfg: TrainConfig, trainer_kwargs: dict, resolved: dict, resume: bool =
     )
     if cfg.model.embed.word_dropout_alpha:
         net.embed.word_dropout.set_counts(torch.from_numpy(vocab.word_counts()))
-    lr_cycle = (cfg.swa_start, cfg.swa_cycle) if cfg.swa_start is not None and cfg.swa_cycle else None
+    lr_cycle = (cfg.swa_start, cfg.swa_cycle) if cfg.swa_cycle else None  # swa_cycle needs swa_start (config)
     module = TaggerModule(net, cfg.optim, vocab.n_tags, lr_cycle)
     n_params = sum(p.numel() for p in net.parameters())
     log.info("model: %s encoder, %d parameters", cfg.model.encoder, n_params)

@@ -52,3 +52,24 @@ def paired_bootstrap(
     deltas = diff_per[picks].sum(1) / len_per[picks].sum(1)
     worse = (deltas <= 0).mean() if delta > 0 else (deltas >= 0).mean()
     return {"delta": float(delta), "p": float(min(1.0, 2 * worse))}
+
+
+def pearson(x: Sequence[float], y: Sequence[float]) -> tuple[float, float, float]:
+    """Pearson's r of paired values with its 95% interval from Fisher's z (needs at least 4 pairs)."""
+    assert len(x) == len(y) >= 4, "Pearson's interval needs at least 4 pairs"
+    r = float(np.corrcoef(np.asarray(x, dtype=float), np.asarray(y, dtype=float))[0, 1])
+    z, half = math.atanh(max(-0.999999, min(0.999999, r))), 1.959964 / math.sqrt(len(x) - 3)
+    return r, math.tanh(z - half), math.tanh(z + half)
+
+
+def ranks(values: Sequence[float]) -> np.ndarray:
+    """1-based ranks, ties sharing the mean of the ranks they span."""
+    v = np.asarray(values, dtype=float)
+    _, inverse, counts = np.unique(v, return_inverse=True, return_counts=True)
+    first = np.cumsum(counts) - counts  # 0-based rank of each distinct value's first occurrence
+    return (first + (counts + 1) / 2)[inverse]
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman's rank correlation: Pearson's r of the (tie-averaged) ranks."""
+    return float(np.corrcoef(ranks(x), ranks(y))[0, 1])

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from tagger.stats import mcnemar, mean_std, paired_bootstrap
+from tagger.stats import mcnemar, mean_std, paired_bootstrap, pearson, ranks, spearman
 
 
 def test_mcnemar_exact_small_case():
@@ -60,3 +60,31 @@ def test_paired_bootstrap():
 def test_mean_std():
     assert mean_std([1.0, 2.0, 3.0]) == (2.0, 1.0)
     assert mean_std([5.0]) == (5.0, 0.0)
+
+
+def test_pearson_and_its_interval():
+    x = [1.0, 2.0, 3.0, 4.0, 5.0]
+    y = [2.0, 1.0, 4.0, 3.0, 5.0]
+    # hand-worked: centred x -2..2, y -1,-2,1,0,2; sum xy = 2+2+0+0+4 = 8, sum x^2 = sum y^2 = 10: r = 0.8
+    r, lo, hi = pearson(x, y)
+    assert r == pytest.approx(0.8)
+    half = 1.959964 / math.sqrt(2)  # Fisher's z: standard error 1 / sqrt(n - 3)
+    assert (lo, hi) == (
+        pytest.approx(math.tanh(math.atanh(0.8) - half)),
+        pytest.approx(math.tanh(math.atanh(0.8) + half)),
+    )
+    assert lo < 0 < r < hi < 1  # five pairs cannot tell 0.8 from no correlation
+    assert pearson(x, [-v for v in y])[0] == pytest.approx(-0.8)
+    with pytest.raises(AssertionError):
+        pearson(x[:3], y[:3])
+
+
+def test_ranks_and_spearman():
+    assert ranks([10.0, 30.0, 20.0, 20.0]).tolist() == [1.0, 4.0, 2.5, 2.5]
+    # monotone but not linear: ranks agree completely, the values do not
+    x = [1.0, 2.0, 3.0, 4.0, 5.0]
+    y = [1.0, 10.0, 100.0, 1000.0, 10000.0]
+    assert spearman(x, y) == pytest.approx(1.0) and pearson(x, y)[0] < 0.9
+    # ties: the ranks of y are 1, 2.5, 2.5, 4; centred, x's are -1.5, -0.5, 0.5, 1.5 and y's -1.5, 0, 0, 1.5:
+    # r = 4.5 / sqrt(5 * 4.5) = sqrt(0.9)
+    assert spearman([1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 6.0, 7.0]) == pytest.approx(math.sqrt(0.9))

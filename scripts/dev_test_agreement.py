@@ -71,6 +71,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--encoder", help="only runs of this encoder (transformer, rnn, window_fc)")
     ap.add_argument("--min-dev", type=float, default=0.0, help="only runs with at least this dev accuracy (%%)")
     args = ap.parse_args(argv)
+    for d in args.dirs:
+        if not d.is_dir():
+            raise SystemExit(f"dev_test_agreement: {d}: no such directory")
     runs = [
         r
         for r in finished_runs(args.dirs)
@@ -81,7 +84,9 @@ def main(argv: list[str] | None = None) -> None:
         groups[r["model_config"]["encoder"]].append(r)
     rows = [(enc, agreement(rs)) for enc, rs in sorted(groups.items()) if len(rs) >= 4]
     if not rows:
-        raise SystemExit(f"dev_test_agreement: fewer than 4 finished runs of any encoder under {args.dirs}")
+        raise SystemExit(
+            f"dev_test_agreement: fewer than 4 finished runs of one encoder under {', '.join(map(str, args.dirs))}"
+        )
     keys = list(dict.fromkeys(k for _, row in rows for k in row))
     print("| encoder | " + " | ".join(keys) + " |")
     print("| --- " * (len(keys) + 1) + "|")

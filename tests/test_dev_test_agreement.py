@@ -19,7 +19,7 @@ def write_run(out: Path, key: str, variant: str, seed: int, dev: float, test: fl
     d = out / "runs" / key
     d.mkdir(parents=True)
     result = {"key": key, "variant": variant, "seed": seed, "dev_accuracy": dev, "accuracy": test,
-              "argv": ["--config", "c.yaml", "--model.encoder", encoder, "--seed", str(seed)] + (["--x", variant]),
+              "argv": ["--config", "c.yaml", "--model.encoder", encoder, "--seed", str(seed), "--x", variant],
               "model_config": {"encoder": encoder}}  # fmt: skip
     (d / "result.json").write_text(json.dumps(result))
 
@@ -49,5 +49,7 @@ def test_reads_runs_once_and_reports_the_agreement(tmp_path, capsys):
 
 def test_too_few_runs_is_an_error(tmp_path):
     write_run(tmp_path, "k0", "v0", 1, 0.9, 0.9)
-    with pytest.raises(SystemExit, match="fewer than 4 finished runs"):
+    with pytest.raises(SystemExit, match=f"fewer than 4 finished runs of one encoder under {tmp_path}$"):
         agreement.main([str(tmp_path)])
+    with pytest.raises(SystemExit, match=f"{tmp_path / 'nowhere'}: no such directory"):
+        agreement.main([str(tmp_path), str(tmp_path / "nowhere")])

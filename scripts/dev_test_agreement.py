@@ -66,7 +66,7 @@ def agreement(runs: list[dict]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description="How well dev accuracy predicts test accuracy over finished runs.")
     ap.add_argument("dirs", nargs="+", type=Path, help="runs directories of `tagger compare --out`")
     ap.add_argument("--encoder", help="only runs of this encoder (transformer, rnn, window_fc)")
     ap.add_argument("--min-dev", type=float, default=0.0, help="only runs with at least this dev accuracy (%%)")

@@ -6,7 +6,8 @@ the same over configurations with 3 seeds (their means), and where the best dev 
     python scripts/dev_test_agreement.py runs/compare/levers_zh_gsd
     python scripts/dev_test_agreement.py runs/compare/levers_zh_gsd --encoder transformer --min-dev 93.5
 
-Reads each run's result.json only: no model is loaded and nothing is trained.
+Reads each run's result.json and resolves its options (to group the seeds of a configuration as
+`tagger compare` does): no model is loaded and nothing is trained.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tagger.compare import configurations
 from tagger.stats import pearson, ranks, spearman
 
 
@@ -29,13 +31,6 @@ def finished_runs(dirs: list[Path]) -> list[dict]:
             r = json.loads(path.read_text())
             runs[r["key"]] = r
     return list(runs.values())
-
-
-def configuration(run: dict) -> tuple[str, ...]:
-    """The run's command line without its seed: the runs of one configuration share it."""
-    argv = run["argv"]
-    i = argv.index("--seed")
-    return tuple(argv[:i] + argv[i + 2 :])
 
 
 def agreement(runs: list[dict]) -> dict:
@@ -52,10 +47,7 @@ def agreement(runs: list[dict]) -> dict:
         # 1 = the best test of all the runs
         "best dev run's test rank": f"{len(runs) + 1 - ranks(test)[best]:g} of {len(runs)}",
     }
-    by_config = defaultdict(list)
-    for run in runs:
-        by_config[configuration(run)].append(run)
-    seeded = [rs for rs in by_config.values() if len(rs) >= 3]
+    seeded = configurations(runs, 3)
     if len(seeded) >= 4:
         r, lo, hi = pearson(
             [100 * np.mean([x["dev_accuracy"] for x in rs]) for rs in seeded],

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-spec = importlib.util.spec_from_file_location(
-    "dev_test_agreement", Path(__file__).parents[1] / "scripts/dev_test_agreement.py"
-)
+ROOT = Path(__file__).parents[1]
+spec = importlib.util.spec_from_file_location("dev_test_agreement", ROOT / "scripts/dev_test_agreement.py")
 agreement = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(agreement)
 
@@ -18,9 +17,12 @@ spec.loader.exec_module(agreement)
 def write_run(out: Path, key: str, variant: str, seed: int, dev: float, test: float, encoder: str = "transformer"):
     d = out / "runs" / key
     d.mkdir(parents=True)
-    result = {"key": key, "variant": variant, "seed": seed, "dev_accuracy": dev, "accuracy": test,
-              "argv": ["--config", "c.yaml", "--model.encoder", encoder, "--seed", str(seed), "--x", variant],
-              "model_config": {"encoder": encoder}}  # fmt: skip
+    # the argv `tagger compare` records; one dropout per variant name, so runs of a variant differ only in the seed
+    dropout = str(sum(map(ord, variant)) % 50 / 100)
+    config = str(ROOT / "configs/hu_szeged.yaml")
+    argv = ["--config", config, "--model.encoder", encoder, "--model.dropout", dropout, "--seed", str(seed)]
+    result = {"key": key, "variant": variant, "seed": seed, "fraction": 1.0, "dev_accuracy": dev, "accuracy": test,
+              "argv": argv + ["--data.train_fraction", "1.0"], "model_config": {"encoder": encoder}}  # fmt: skip
     (d / "result.json").write_text(json.dumps(result))
 
 

@@ -88,8 +88,8 @@ class TransformerEncoder(nn.Module):
         t = mask.size(1)
         pos = torch.arange(t, device=mask.device)
         dist = (pos[None, :] - pos[:, None]).abs()  # (T, T)
-        in_window = (dist <= self.window) | (self.window < 0)
-        allowed = (mask[:, None, None, :] & in_window) | (dist == 0)  # (B, 1, T, T)
+        allowed = mask[:, None, None, :] if self.window < 0 else mask[:, None, None, :] & (dist <= self.window)
+        allowed = allowed | (dist == 0)  # (B, 1, T, T)
         return torch.zeros(allowed.shape, device=mask.device).masked_fill(~allowed, float("-inf"))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -6,6 +6,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+from scipy.stats import pearsonr, rankdata, spearmanr
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
@@ -57,19 +58,16 @@ def paired_bootstrap(
 def pearson(x: Sequence[float], y: Sequence[float]) -> tuple[float, float, float]:
     """Pearson's r of paired values with its 95% interval from Fisher's z (needs at least 4 pairs)."""
     assert len(x) == len(y) >= 4, "Pearson's interval needs at least 4 pairs"
-    r = float(np.corrcoef(np.asarray(x, dtype=float), np.asarray(y, dtype=float))[0, 1])
-    z, half = math.atanh(max(-0.999999, min(0.999999, r))), 1.959964 / math.sqrt(len(x) - 3)
-    return r, math.tanh(z - half), math.tanh(z + half)
+    result = pearsonr(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
+    interval = result.confidence_interval(0.95)  # Fisher's z transform
+    return float(result.statistic), float(interval.low), float(interval.high)
 
 
 def ranks(values: Sequence[float]) -> np.ndarray:
     """1-based ranks, ties sharing the mean of the ranks they span."""
-    v = np.asarray(values, dtype=float)
-    _, inverse, counts = np.unique(v, return_inverse=True, return_counts=True)
-    first = np.cumsum(counts) - counts  # 0-based rank of each distinct value's first occurrence
-    return (first + (counts + 1) / 2)[inverse]
+    return rankdata(np.asarray(values, dtype=float))
 
 
 def spearman(x: Sequence[float], y: Sequence[float]) -> float:
     """Spearman's rank correlation: Pearson's r of the (tie-averaged) ranks."""
-    return float(np.corrcoef(ranks(x), ranks(y))[0, 1])
+    return float(spearmanr(x, y).statistic)

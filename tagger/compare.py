@@ -121,6 +121,8 @@ NEUTRAL_OPTIONS = {
     ("model", "embed", "affix_buckets"): 20_000,
     ("model", "embed", "word_dropout_alpha"): 0.0,
     ("optim", "char_aux"): 0.0,
+    ("optim", "mask_rate"): 0.0,
+    ("optim", "mask_lm"): 0.0,
 }
 
 

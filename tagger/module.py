@@ -15,6 +15,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from tagger.batch import Batch
 from tagger.models import TaggerNet
+from tagger.models.embeddings import UNK_ID
 from tagger.models.output import soft_cross_entropy, token_cross_entropy
 
 
@@ -49,6 +50,14 @@ class OptimConfig:
             alone (character encoder and affixes, before any context) by a linear head used in training
             only: it asks the characters to carry the tag on their own, which is all an unknown word
             has; 0: off. Needs a character encoder or affixes.
+        mask_rate: token masking: in each training pass this fraction of the real tokens, drawn afresh,
+            have their whole input vector (word and characters, after embedding dropout) replaced by one
+            learned mask vector, so their tags must be read from the context alone; the tag losses still
+            count them; 0: off.
+        mask_lm: weight of a masked-word loss (a cloze task, as BERT's masked language model, here on the
+            treebank's own training sentences only): a training-only linear head predicts each masked
+            token's word id (words of the vocabulary; unknown ones are not targets) from its encoder state,
+            asking the encoder to model which word fits the context; 0: off. Needs mask_rate > 0.
     """
 
     lr: float = 3e-3
@@ -64,6 +73,8 @@ class OptimConfig:
     adversarial: float = 0.0
     rdrop: float = 0.0
     char_aux: float = 0.0
+    mask_rate: float = 0.0
+    mask_lm: float = 0.0
 
 
 def tail_first_step(start: float, total: float) -> float:
@@ -116,8 +127,14 @@ class TaggerModule(L.LightningModule):
     def _step(self, batch: Batch, stage: str) -> torch.Tensor:
         w, chars = self.net.embed.parts(batch)
         x = self.net.embed.combine(w, chars)  # (B, T, D_in)
-        loss, logits = self._loss(self.net.encode(x, batch.mask), batch)
+        masked = None
+        if stage == "train" and self.optim.mask_rate > 0:
+            x, masked = self._mask_tokens(x, batch.mask)
+        h = self.net.encode(x, batch.mask)
+        loss, logits = self._loss(h, batch)
         train_loss = loss
+        if masked is not None and self.optim.mask_lm > 0:  # the masked words from their context (not logged)
+            train_loss = train_loss + self.optim.mask_lm * self._masked_word_loss(h, masked, batch.word_ids)
         if stage == "train" and self.optim.rdrop > 0:  # logged: the first pass's loss, comparable across runs
             train_loss = self._rdrop_loss(loss, logits, batch)
         if stage == "train" and self.optim.char_aux > 0:  # the tag from the characters alone (not logged)
@@ -149,10 +166,28 @@ class TaggerModule(L.LightningModule):
                 loss = loss + self.optim.aux_weight * token_cross_entropy(head(h), aux_labels, smoothing)
         return loss, logits
 
+    def _mask_tokens(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (B, T, D_in) with a fresh draw of mask_rate of the real tokens replaced by the mask vector, and
+        which tokens those are (B, T)."""
+        masked = (torch.rand(mask.shape, device=x.device) < self.optim.mask_rate) & mask
+        return torch.where(masked[..., None], self.net.mask_vector.to(x.dtype), x), masked
+
+    def _masked_word_loss(self, h: torch.Tensor, masked: torch.Tensor, word_ids: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of the masked tokens' word ids (the unknown-word id excluded) from their states h."""
+        targets = word_ids[masked]
+        keep = targets != UNK_ID
+        if not keep.any():
+            return h.sum() * 0.0
+        return torch.nn.functional.cross_entropy(self.net.aux_word(h[masked][keep]).float(), targets[keep])
+
     def _rdrop_loss(self, loss: torch.Tensor, logits: torch.Tensor, batch: Batch) -> torch.Tensor:
-        """The mean loss of this pass and a second one with fresh dropout masks, plus rdrop times the mean
-        of the two KL divergences between their tag distributions, averaged over the real tokens."""
-        loss2, logits2 = self._loss(self.net.encode(self.net.embed(batch), batch.mask), batch)
+        """The mean loss of this pass and a second one with fresh dropout masks (and token masks, with
+        mask_rate), plus rdrop times the mean of the two KL divergences between their tag distributions,
+        averaged over the real tokens."""
+        x2 = self.net.embed(batch)
+        if self.optim.mask_rate > 0:
+            x2, _ = self._mask_tokens(x2, batch.mask)
+        loss2, logits2 = self._loss(self.net.encode(x2, batch.mask), batch)
         p, q = logits[batch.mask].log_softmax(-1), logits2[batch.mask].log_softmax(-1)  # (N, n_tags)
         kl = torch.nn.functional.kl_div(p, q, log_target=True, reduction="batchmean")  # KL(q || p)
         kl = kl + torch.nn.functional.kl_div(q, p, log_target=True, reduction="batchmean")  # + KL(p || q)

@@ -120,6 +120,10 @@ def train(cfg: TrainConfig, trainer_kwargs: dict, resolved: dict, resume: bool =
         raise TaggerError(f"optim.char_aux must be at least 0, got {cfg.optim.char_aux}")
     if cfg.optim.char_aux > 0 and cfg.model.embed.char_encoder == "none" and not cfg.model.embed.affixes:
         raise TaggerError("optim.char_aux needs a character-level word vector: model.embed.char_encoder or affixes")
+    if not (0 <= cfg.optim.mask_rate < 1 and cfg.optim.mask_lm >= 0):
+        raise TaggerError("optim.mask_rate must be in [0, 1) and optim.mask_lm at least 0")
+    if cfg.optim.mask_lm > 0 and cfg.optim.mask_rate == 0:
+        raise TaggerError("optim.mask_lm needs masked tokens to predict: set optim.mask_rate above 0")
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_write(out / "config.yaml") as f:
@@ -131,9 +135,11 @@ def train(cfg: TrainConfig, trainer_kwargs: dict, resolved: dict, resume: bool =
     dm.setup("fit")
     vocab = dm.vocab
     aux_sizes = [len(vocab.aux_tags[c]) for c in dm.aux_columns]
+    o = cfg.optim
     net = build_model(
-        cfg.model, vocab.n_words, vocab.n_chars, vocab.n_tags, aux_sizes, char_head=cfg.optim.char_aux > 0
-    )
+        cfg.model, vocab.n_words, vocab.n_chars, vocab.n_tags, aux_sizes,
+        char_head=o.char_aux > 0, mask_token=o.mask_rate > 0, word_head=o.mask_lm > 0,
+    )  # fmt: skip
     if cfg.model.embed.word_dropout_alpha:
         net.embed.word_dropout.set_counts(torch.from_numpy(vocab.word_counts()))
     lr_cycle = (cfg.swa_start, cfg.swa_cycle) if cfg.swa_cycle else None  # swa_cycle needs swa_start (config)

@@ -27,13 +27,23 @@ ENCODERS: dict[str, Callable[[int, ModelConfig], nn.Module]] = {
 
 
 def build_model(
-    cfg: ModelConfig, n_words: int, n_chars: int, n_tags: int, aux_sizes=(), char_head: bool = False
+    cfg: ModelConfig,
+    n_words: int,
+    n_chars: int,
+    n_tags: int,
+    aux_sizes=(),
+    char_head: bool = False,
+    mask_token: bool = False,
+    word_head: bool = False,
 ) -> TaggerNet:
+    """A TaggerNet; the last four arguments add training-only parts (see TaggerNet)."""
     if cfg.encoder not in ENCODERS:
         raise ValueError(f"unknown encoder {cfg.encoder!r}; choose one of {', '.join(ENCODERS)}")
     embed = Embedder(n_words, n_chars, cfg.embed)
     encoder = ENCODERS[cfg.encoder](embed.output_dim, cfg)
-    return TaggerNet(embed, encoder, n_tags, cfg.dropout, TAG_LAYERS[cfg.output](n_tags), aux_sizes, char_head)
+    return TaggerNet(
+        embed, encoder, n_tags, cfg.dropout, TAG_LAYERS[cfg.output](n_tags), aux_sizes, char_head, mask_token, word_head
+    )
 
 
 __all__ = [

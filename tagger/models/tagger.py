@@ -17,6 +17,9 @@ class TaggerNet(nn.Module):
     linear layer (``aux_out``) over the same encoder states (``features``); used in training only.
     ``char_head``: a further training-only linear layer (``aux_char``) that reads the tag from each word's
     character-level vector alone (``Embedder.parts``), before any context.
+    ``mask_token``: a learned input vector (``mask_vector``, D_in) that training puts in place of masked
+    tokens' input vectors; ``word_head``: a training-only linear layer (``aux_word``) that predicts a
+    token's word id from its encoder state (the masked-word task, ``OptimConfig.mask_lm``).
     """
 
     def __init__(
@@ -28,6 +31,8 @@ class TaggerNet(nn.Module):
         tag_layer: nn.Module,
         aux_sizes=(),
         char_head: bool = False,
+        mask_token: bool = False,
+        word_head: bool = False,
     ):
         super().__init__()
         self.embed, self.encoder = embed, encoder
@@ -39,6 +44,9 @@ class TaggerNet(nn.Module):
         with torch.random.fork_rng(devices=[]):
             self.aux_out = nn.ModuleList(nn.Linear(encoder.output_dim, n) for n in aux_sizes)
             self.aux_char = nn.Linear(embed.char_dim, n_tags) if char_head else None
+            self.mask_vector = nn.Parameter(torch.zeros(embed.output_dim)) if mask_token else None
+            n_words = embed.words.num_embeddings
+            self.aux_word = nn.Linear(encoder.output_dim, n_words) if word_head else None
 
     def features(self, batch) -> torch.Tensor:
         """The encoder states every output layer reads: (B, T, D)."""
@@ -52,5 +60,6 @@ class TaggerNet(nn.Module):
         return self.tag_layer(self.out(self.features(batch)), batch.mask)
 
     def tagging_state_dict(self) -> dict[str, torch.Tensor]:
-        """The weights tagging needs: everything but the auxiliary training heads."""
-        return {k: v for k, v in self.state_dict().items() if not k.startswith(("aux_out.", "aux_char."))}
+        """The weights tagging needs: everything but the training-only heads and mask vector."""
+        training_only = ("aux_out.", "aux_char.", "aux_word.", "mask_vector")
+        return {k: v for k, v in self.state_dict().items() if not k.startswith(training_only)}

@@ -133,10 +133,10 @@ class TaggerModule(L.LightningModule):
         h = self.net.encode(x, batch.mask)
         loss, logits = self._loss(h, batch)
         train_loss = loss
-        if masked is not None and self.optim.mask_lm > 0:  # the masked words from their context (not logged)
-            train_loss = train_loss + self.optim.mask_lm * self._masked_word_loss(h, masked, batch.word_ids)
         if stage == "train" and self.optim.rdrop > 0:  # logged: the first pass's loss, comparable across runs
             train_loss = self._rdrop_loss(loss, logits, batch)
+        if masked is not None and self.optim.mask_lm > 0:  # the masked words from their context (not logged)
+            train_loss = train_loss + self.optim.mask_lm * self._masked_word_loss(h, masked, batch.word_ids)
         if stage == "train" and self.optim.char_aux > 0:  # the tag from the characters alone (not logged)
             train_loss = train_loss + self.optim.char_aux * token_cross_entropy(self.net.aux_char(chars), batch.labels)
         labels, mask = batch.labels, batch.mask

@@ -27,12 +27,14 @@ def _szeged_batch(szeged, n: int = 48, min_freq: int = 1):
     return vocab, pad_batch(vocab.encode_words(forms), vocab.encode_chars(forms), tags)
 
 
-def _module(vocab, rate: float, weight: float) -> TaggerModule:
+def _module(vocab, rate: float, weight: float, rdrop: float = 0.0) -> TaggerModule:
     torch.manual_seed(0)
     net = build_model(
         VARIANTS["transformer"], vocab.n_words, vocab.n_chars, vocab.n_tags, mask_token=rate > 0, word_head=weight > 0
     )
-    return TaggerModule(net.eval(), OptimConfig(mask_rate=rate, mask_lm=weight), vocab.n_tags)  # eval: no dropout
+    return TaggerModule(
+        net.eval(), OptimConfig(mask_rate=rate, mask_lm=weight, rdrop=rdrop), vocab.n_tags
+    )  # eval: no dropout
 
 
 def test_off_by_default_and_the_extra_parts_leave_every_other_weight_as_it_was(szeged):
@@ -65,10 +67,13 @@ def test_masking_replaces_a_fresh_fraction_of_the_real_tokens_by_the_mask_vector
 
 
 @pytest.mark.filterwarnings("ignore:You are trying to")  # no Trainer here: logging is a no-op
-def test_the_training_step_adds_the_weighted_word_loss_and_validation_masks_nothing(szeged):
+@pytest.mark.parametrize("rdrop", [0.0, 1.0])
+def test_the_training_step_adds_the_weighted_word_loss_and_validation_masks_nothing(szeged, rdrop):
     vocab, batch = _szeged_batch(szeged)
-    plain, tokens_only, masked_lm = _module(vocab, 0.0, 0.0), _module(vocab, 0.15, 0.0), _module(vocab, 0.15, 0.5)
-    # the same draw of masked tokens: same loss from the tags, and the word loss on top
+    plain = _module(vocab, 0.0, 0.0, rdrop)
+    tokens_only, masked_lm = _module(vocab, 0.15, 0.0, rdrop), _module(vocab, 0.15, 0.5, rdrop)
+    # the same draws of masked tokens (R-Drop's second pass draws its own): the same loss from the tags, and
+    # the first pass's word loss on top
     torch.manual_seed(2)
     tags_only = tokens_only._step(batch, "train").detach()
     torch.manual_seed(2)

@@ -92,6 +92,17 @@ def train_tiny(out: Path, *extra: str) -> tuple[Path, str]:
     return Path(stdout.strip().splitlines()[-1]), stdout
 
 
+def assert_train_refuses(out: Path, extra: list[str], message: str) -> None:
+    """`tagger train` on Szeged with these options fails with a one-line error holding `message`, before
+    it writes anything into `out`."""
+    rc, _, err = run(
+        ["train", "--config", str(ROOT / "configs/hu_szeged.yaml"), *extra, "--trainer.max_steps", "1",
+         "--output-dir", str(out)]
+    )  # fmt: skip
+    assert rc == 1 and message in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> tuple[Path, Path, str]:
     """(output directory, model file, stdout) of one tiny training run shared by the session."""

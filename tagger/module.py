@@ -175,10 +175,7 @@ class TaggerModule(L.LightningModule):
     def _masked_word_loss(self, h: torch.Tensor, masked: torch.Tensor, word_ids: torch.Tensor) -> torch.Tensor:
         """Cross-entropy of the masked tokens' word ids (the unknown-word id excluded) from their states h."""
         targets = word_ids[masked]
-        keep = targets != UNK_ID
-        if not keep.any():
-            return h.sum() * 0.0
-        return torch.nn.functional.cross_entropy(self.net.aux_word(h[masked][keep]).float(), targets[keep])
+        return token_cross_entropy(self.net.aux_word(h[masked]), targets.masked_fill(targets == UNK_ID, -100))
 
     def _rdrop_loss(self, loss: torch.Tensor, logits: torch.Tensor, batch: Batch) -> torch.Tensor:
         """The mean loss of this pass and a second one with fresh dropout masks (and token masks, with

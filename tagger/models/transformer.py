@@ -3,6 +3,8 @@ each sub-layer wrapped in a residual connection and layer norm (pre- or post-nor
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -76,7 +78,7 @@ class TransformerEncoder(nn.Module):
         )
         # Pre-norm leaves the residual stream un-normalised; normalise once at the end.
         self.norm = nn.LayerNorm(dim) if norm == "pre" else nn.Identity()
-        self.window = window if window is not None else -1  # -1: unlimited
+        self.window = window if window is not None else math.inf  # unlimited: every distance is within it
         self.output_dim = dim
 
     def mask_bias(self, mask: torch.Tensor) -> torch.Tensor:
@@ -88,8 +90,7 @@ class TransformerEncoder(nn.Module):
         t = mask.size(1)
         pos = torch.arange(t, device=mask.device)
         dist = (pos[None, :] - pos[:, None]).abs()  # (T, T)
-        allowed = mask[:, None, None, :] if self.window < 0 else mask[:, None, None, :] & (dist <= self.window)
-        allowed = allowed | (dist == 0)  # (B, 1, T, T)
+        allowed = (mask[:, None, None, :] & (dist <= self.window)) | (dist == 0)  # (B, 1, T, T)
         return torch.zeros(allowed.shape, device=mask.device).masked_fill(~allowed, float("-inf"))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -124,6 +124,8 @@ def train(cfg: TrainConfig, trainer_kwargs: dict, resolved: dict, resume: bool =
         raise TaggerError("optim.mask_rate must be in [0, 1) and optim.mask_lm at least 0")
     if cfg.optim.mask_lm > 0 and cfg.optim.mask_rate == 0:
         raise TaggerError("optim.mask_lm needs masked tokens to predict: set optim.mask_rate above 0")
+    if not 0 <= cfg.model.transformer.drop_path < 1:
+        raise TaggerError(f"model.transformer.drop_path must be in [0, 1), got {cfg.model.transformer.drop_path}")
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_write(out / "config.yaml") as f:

@@ -56,6 +56,8 @@ class TransformerConfig:
         norm: layer norm before (pre) or after (post) each residual sub-layer.
         attn_dropout: dropout on attention weights (off by default: it costs ~30% of CPU training speed).
         attn_scale: multiply q.k scores by this (None: 1/sqrt(d_k); 1.0: unscaled, sharper attention).
+        drop_path: stochastic depth: in training each sentence skips a block's attention and feed-forward
+            branches with probability drop_path * l / n_layers in block l = 1..n_layers (0: off).
     """
 
     n_heads: int = 4
@@ -68,6 +70,7 @@ class TransformerConfig:
     norm: Literal["pre", "post"] = "pre"
     attn_dropout: float = 0.0
     attn_scale: float | None = None
+    drop_path: float = 0.0
 
 
 @dataclass

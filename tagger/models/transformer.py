@@ -21,21 +21,39 @@ class FeedForward(nn.Module):
         return self.net(x)
 
 
+class DropPath(nn.Module):
+    """Stochastic depth (Huang et al. 2016), per sentence: in training, each sentence of the batch skips the
+    residual branch with probability p (its output is zeroed, the kept ones scaled by 1/(1-p)); identity
+    in evaluation. Draws from the random generator only when p > 0."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        assert 0 <= p < 1, "drop_path must be in [0, 1)"
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        keep = x.new_empty(x.size(0), *(1,) * (x.dim() - 1)).bernoulli_(1 - self.p)
+        return x * keep / (1 - self.p)
+
+
 class PreNormBlock(nn.Module):
-    def __init__(self, dim: int, attn: MultiHeadAttention, ff: FeedForward, dropout: float):
+    def __init__(self, dim: int, attn: MultiHeadAttention, ff: FeedForward, dropout: float, drop_path: float = 0.0):
         super().__init__()
         self.ln1, self.ln2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
         self.attn, self.ff, self.drop = attn, ff, nn.Dropout(dropout)
+        self.skip = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        x = x + self.drop(self.attn(self.ln1(x), bias))
-        return x + self.drop(self.ff(self.ln2(x)))
+        x = x + self.skip(self.drop(self.attn(self.ln1(x), bias)))
+        return x + self.skip(self.drop(self.ff(self.ln2(x))))
 
 
 class PostNormBlock(PreNormBlock):
     def forward(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        x = self.ln1(x + self.drop(self.attn(x, bias)))
-        return self.ln2(x + self.drop(self.ff(x)))
+        x = self.ln1(x + self.skip(self.drop(self.attn(x, bias))))
+        return self.ln2(x + self.skip(self.drop(self.ff(x))))
 
 
 BLOCKS = {"pre": PreNormBlock, "post": PostNormBlock}
@@ -60,11 +78,13 @@ class TransformerEncoder(nn.Module):
         norm: str = "pre",
         attn_dropout: float = 0.0,
         attn_scale: float | None = None,
+        drop_path: float = 0.0,
     ):
         super().__init__()
         if norm not in BLOCKS:
             raise ValueError(f"unknown norm {norm!r}; choose pre or post")
         assert window is None or window >= 0, "window must be >= 0 or None"
+        assert 0 <= drop_path < 1, "drop_path must be in [0, 1)"
         self.proj = nn.Linear(input_dim, dim)
         self.position, rel_bias = positional_pair(positional, dim, n_heads, max_len, max_distance, attn_scale)
         self.blocks = nn.ModuleList(
@@ -73,8 +93,9 @@ class TransformerEncoder(nn.Module):
                 MultiHeadAttention(dim, n_heads, scoring, attn_dropout, rel_bias(), attn_scale),
                 FeedForward(dim, ff_mult * dim, dropout),
                 dropout,
+                drop_path * (i + 1) / n_layers,  # stochastic depth grows linearly to drop_path at the top
             )
-            for _ in range(n_layers)
+            for i in range(n_layers)
         )
         # Pre-norm leaves the residual stream un-normalised; normalise once at the end.
         self.norm = nn.LayerNorm(dim) if norm == "pre" else nn.Identity()

@@ -53,8 +53,8 @@ def test_evaluation_is_the_plain_network_and_training_varies_per_sentence():
     assert 2 <= len(distinct) <= 16  # 2 blocks x 2 branches, each kept or skipped
     skipped_all = deep.norm(deep.position(deep.proj(x[:1])))
     assert any(torch.allclose(o, skipped_all[0], atol=1e-5) for o in out)
-    plain.train()
-    assert torch.equal(plain(x, mask), plain(x, mask).expand_as(out))  # without it, training is deterministic here
+    same = plain.train()(x, mask)  # without it (and dropout 0), training gives every copy the same output
+    assert torch.allclose(same, same[:1].expand_as(same))
 
 
 def test_train_with_drop_path_end_to_end(tmp_path, tiny_model):

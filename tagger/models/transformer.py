@@ -24,15 +24,15 @@ class FeedForward(nn.Module):
 class DropPath(nn.Module):
     """Stochastic depth (Huang et al. 2016), per sentence: in training, each sentence of the batch skips the
     residual branch with probability p (its output is zeroed, the kept ones scaled by 1/(1-p)); identity
-    in evaluation. Draws from the random generator only when p > 0."""
+    in evaluation. A block without stochastic depth uses nn.Identity instead, which draws no random numbers."""
 
     def __init__(self, p: float):
         super().__init__()
-        assert 0 <= p < 1, "drop_path must be in [0, 1)"
+        assert 0 < p < 1, "DropPath needs 0 < p < 1 (use nn.Identity for 0)"
         self.p = p
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0:
+        if not self.training:
             return x
         keep = x.new_empty(x.size(0), *(1,) * (x.dim() - 1)).bernoulli_(1 - self.p)
         return x * keep / (1 - self.p)

@@ -123,6 +123,7 @@ NEUTRAL_OPTIONS = {
     ("optim", "char_aux"): 0.0,
     ("optim", "mask_rate"): 0.0,
     ("optim", "mask_lm"): 0.0,
+    ("optim", "sam"): 0.0,
     ("model", "transformer", "drop_path"): 0.0,
 }
 

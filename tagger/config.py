@@ -107,7 +107,7 @@ def parse_train_args(argv: list[str]) -> tuple[TrainConfig, dict, dict, bool]:
     cfg = TrainConfig(**{k: init[k] for k in TrainConfig.__dataclass_fields__})
     if cfg.model.encoder not in ENCODERS:
         raise TaggerError(f"bad train options: model.encoder {cfg.model.encoder!r} is not one of {', '.join(ENCODERS)}")
-    for name in ("adversarial", "rdrop"):
+    for name in ("adversarial", "rdrop", "sam"):
         if getattr(cfg.optim, name) < 0:
             raise TaggerError(f"bad train options: optim.{name} {getattr(cfg.optim, name)} is negative (0: off)")
     if cfg.swa_start is not None and not 0 <= cfg.swa_start < 1:

@@ -58,6 +58,12 @@ class OptimConfig:
             treebank's own training sentences only): a training-only linear head predicts each masked
             token's word id (words of the vocabulary; unknown ones are not targets) from its encoder state,
             asking the encoder to model which word fits the context; 0: off. Needs mask_rate > 0.
+        sam: sharpness-aware minimisation (Foret et al. 2021): each training step first takes the gradient
+            of the tag losses (main and auxiliary, no other term) at the weights w, then learns from the
+            whole training loss at w + sam * g / |g| (g that gradient, |g| its L2 norm over every weight),
+            a step to the highest loss within that radius, so training prefers weights whose neighbourhood
+            has a low loss too. The update is applied to w; the logged training loss and accuracy are those
+            at the shifted weights. 0: off. Costs about one more forward and backward pass per step.
     """
 
     lr: float = 3e-3
@@ -75,6 +81,7 @@ class OptimConfig:
     char_aux: float = 0.0
     mask_rate: float = 0.0
     mask_lm: float = 0.0
+    sam: float = 0.0
 
 
 def tail_first_step(start: float, total: float) -> float:
@@ -199,8 +206,20 @@ class TaggerModule(L.LightningModule):
         adv, _ = self._loss(self.net.encode(x + r, batch.mask), batch)
         return adv
 
+    def _sharpness_aware_step(self, batch: Batch) -> torch.Tensor:
+        """The training loss at the weights moved by optim.sam along the tag losses' gradient (normalised
+        over all weights); its gradient with respect to the unmoved weights is the gradient there."""
+        params = {n: p for n, p in self.net.named_parameters() if p.requires_grad}
+        ascent, _ = self._loss(self.net.encode(self.net.embed(batch), batch.mask), batch)
+        grads = torch.autograd.grad(ascent, list(params.values()), allow_unused=True)  # None: weights unused here
+        used = {n: g for n, g in zip(params, grads, strict=True) if g is not None}
+        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in used.values()]))
+        scale = self.optim.sam / norm.clamp_min(1e-12)
+        moved = {f"module.net.{n}": params[n] + scale * g for n, g in used.items()}
+        return torch.func.functional_call(_TrainingLoss(self), moved, (batch,))
+
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        loss = self._step(batch, "train")
+        loss = self._sharpness_aware_step(batch) if self.optim.sam > 0 else self._step(batch, "train")
         self._log_throughput(batch.n_tokens)
         return loss
 
@@ -256,6 +275,18 @@ class TaggerModule(L.LightningModule):
             opt, lambda step: lr_factor(step, o.warmup_steps, total, o.schedule, o.min_lr_ratio, first, cycle)
         )
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+class _TrainingLoss(torch.nn.Module):
+    """A TaggerModule's training loss as a module's forward, so that torch.func.functional_call can
+    compute it with some of the module's weights replaced (sharpness-aware minimisation)."""
+
+    def __init__(self, module: TaggerModule):
+        super().__init__()
+        self.module = module
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        return self.module._step(batch, "train")
 
 
 def _rng_states() -> dict:

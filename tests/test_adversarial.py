@@ -1,5 +1,6 @@
 """Adversarial training (optim.adversarial): the loss on input vectors pushed along the loss gradient;
-end to end, with R-Drop's (optim.rdrop), the other regulariser that adds a training pass."""
+end to end, with the other regularisers that add a training pass: R-Drop (optim.rdrop) and
+sharpness-aware minimisation (optim.sam)."""
 
 from __future__ import annotations
 
@@ -50,8 +51,9 @@ def test_off_by_default_and_the_step_loss_adds_the_adversarial_term():
     torch.testing.assert_close(plain._step(batch, "train").detach(), clean)
 
 
-# The two regularisers that add a training-time pass (adversarial training and R-Drop, tests/test_rdrop.py)
-REGULARISERS = [("adversarial", "0.1"), ("rdrop", "1.0")]
+# The regularisers that add a training-time pass (adversarial training, R-Drop: tests/test_rdrop.py, and
+# sharpness-aware minimisation: tests/test_sam.py)
+REGULARISERS = [("adversarial", "0.1"), ("rdrop", "1.0"), ("sam", "0.05")]
 
 
 @pytest.mark.parametrize(("option", "value"), REGULARISERS)

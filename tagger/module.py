@@ -59,11 +59,12 @@ class OptimConfig:
             token's word id (words of the vocabulary; unknown ones are not targets) from its encoder state,
             asking the encoder to model which word fits the context; 0: off. Needs mask_rate > 0.
         sam: sharpness-aware minimisation (Foret et al. 2021): each training step first takes the gradient
-            of the tag losses (main and auxiliary, no other term) at the weights w, then learns from the
-            whole training loss at w + sam * g / |g| (g that gradient, |g| its L2 norm over every weight),
-            a step to the highest loss within that radius, so training prefers weights whose neighbourhood
-            has a low loss too. The update is applied to w; the logged training loss and accuracy are those
-            at the shifted weights. 0: off. Costs about one more forward and backward pass per step.
+            g of the tag losses (main, distillation and auxiliary; no adversarial, R-Drop, character-only
+            or masked-word term, no token masking) at the weights w, then learns from the whole training
+            loss at w + sam * g / |g| (|g| the L2 norm over every weight), to first order the highest loss
+            within that radius, so training prefers weights whose neighbourhood has a low loss too. The
+            update is applied to w; the logged training loss and accuracy are those at the moved weights.
+            0: off. Costs about one more forward and backward pass per step.
     """
 
     lr: float = 3e-3

@@ -54,7 +54,7 @@ def test_the_step_learns_from_the_whole_loss_at_the_weights_moved_along_the_tag_
         f"tag loss at w {float(tag_loss.detach()):.4f}, training loss at the moved weights {float(loss.detach()):.4f}"
     )
     torch.testing.assert_close(loss, expected_loss)
-    assert float(loss) > float(unmoved)  # the move raised the loss
+    assert float(loss.detach()) > float(unmoved.detach())  # the move raised the loss
     got, want = _grads(module), _grads(moved)
     assert set(got) == set(want) == set(g)
     for n in want:

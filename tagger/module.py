@@ -214,8 +214,7 @@ class TaggerModule(L.LightningModule):
         ascent, _ = self._loss(self.net.encode(self.net.embed(batch), batch.mask), batch)
         grads = torch.autograd.grad(ascent, list(params.values()), allow_unused=True)  # None: weights unused here
         used = {n: g for n, g in zip(params, grads, strict=True) if g is not None}
-        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in used.values()]))
-        scale = self.optim.sam / norm.clamp_min(1e-12)
+        scale = self.optim.sam / torch.nn.utils.get_total_norm(used.values()).clamp_min(1e-12)
         moved = {f"module.net.{n}": params[n] + scale * g for n, g in used.items()}
         return torch.func.functional_call(_TrainingLoss(self), moved, (batch,))
 

@@ -125,6 +125,7 @@ NEUTRAL_OPTIONS = {
     ("optim", "mask_lm"): 0.0,
     ("optim", "sam"): 0.0,
     ("model", "transformer", "drop_path"): 0.0,
+    ("model", "transformer", "ff_gated"): False,
 }
 
 

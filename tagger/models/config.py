@@ -58,6 +58,8 @@ class TransformerConfig:
         attn_scale: multiply q.k scores by this (None: 1/sqrt(d_k); 1.0: unscaled, sharper attention).
         drop_path: stochastic depth: in training each sentence skips a block's attention and feed-forward
             branches with probability drop_path * l / n_layers in block l = 1..n_layers (0: off).
+        ff_gated: a gated feed-forward layer (GEGLU: GELU(x W) * x V, both ff_mult * dim wide) instead of
+            GELU(x W); it has 1.5x the feed-forward weights of the plain layer of the same width.
     """
 
     n_heads: int = 4
@@ -71,6 +73,7 @@ class TransformerConfig:
     attn_dropout: float = 0.0
     attn_scale: float | None = None
     drop_path: float = 0.0
+    ff_gated: bool = False
 
 
 @dataclass

@@ -21,6 +21,19 @@ class FeedForward(nn.Module):
         return self.net(x)
 
 
+class GatedFeedForward(nn.Module):
+    """GEGLU feed-forward (Shazeer 2020): GELU(x W) * (x V), then the output projection. W and V are one
+    (dim, 2 * hidden) projection split in two, so a block costs one larger matrix multiply, not two."""
+
+    def __init__(self, dim: int, hidden: int, dropout: float):
+        super().__init__()
+        self.inp, self.out, self.drop = nn.Linear(dim, 2 * hidden), nn.Linear(hidden, dim), nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gate, value = self.inp(x).chunk(2, dim=-1)
+        return self.out(self.drop(nn.functional.gelu(gate) * value))
+
+
 class DropPath(nn.Module):
     """Stochastic depth (Huang et al. 2016), per sentence: in training, each sentence of the batch skips the
     residual branch with probability p (its output is zeroed, the kept ones scaled by 1/(1-p)); identity
@@ -39,7 +52,7 @@ class DropPath(nn.Module):
 
 
 class PreNormBlock(nn.Module):
-    def __init__(self, dim: int, attn: MultiHeadAttention, ff: FeedForward, dropout: float, drop_path: float = 0.0):
+    def __init__(self, dim: int, attn: MultiHeadAttention, ff: nn.Module, dropout: float, drop_path: float = 0.0):
         super().__init__()
         self.ln1, self.ln2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
         self.attn, self.ff, self.drop = attn, ff, nn.Dropout(dropout)
@@ -79,6 +92,7 @@ class TransformerEncoder(nn.Module):
         attn_dropout: float = 0.0,
         attn_scale: float | None = None,
         drop_path: float = 0.0,
+        ff_gated: bool = False,
     ):
         super().__init__()
         if norm not in BLOCKS:
@@ -91,7 +105,7 @@ class TransformerEncoder(nn.Module):
             BLOCKS[norm](
                 dim,
                 MultiHeadAttention(dim, n_heads, scoring, attn_dropout, rel_bias(), attn_scale),
-                FeedForward(dim, ff_mult * dim, dropout),
+                (GatedFeedForward if ff_gated else FeedForward)(dim, ff_mult * dim, dropout),
                 dropout,
                 drop_path * (i + 1) / n_layers,  # stochastic depth grows linearly to drop_path at the top
             )

@@ -47,6 +47,7 @@ GOALS = {
             ("configs/compare/aux_weight_hu_szeged.yaml", "runs/compare/hu_szeged"),
             ("configs/compare/epochs_hu_szeged.yaml", "runs/compare/hu_szeged"),
             ("configs/compare/depth_hu_szeged.yaml", "runs/compare/hu_szeged"),
+            ("configs/compare/sam_hu_szeged.yaml", "runs/compare/hu_szeged"),
         ],
     ),
     "en_ewt": (

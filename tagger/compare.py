@@ -126,6 +126,7 @@ NEUTRAL_OPTIONS = {
     ("optim", "sam"): 0.0,
     ("model", "transformer", "drop_path"): 0.0,
     ("model", "transformer", "ff_gated"): False,
+    ("model", "transformer", "ff_kernel"): 1,
 }
 
 

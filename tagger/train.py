@@ -126,6 +126,11 @@ def train(cfg: TrainConfig, trainer_kwargs: dict, resolved: dict, resume: bool =
         raise TaggerError("optim.mask_lm needs masked tokens to predict: set optim.mask_rate above 0")
     if not 0 <= cfg.model.transformer.drop_path < 1:
         raise TaggerError(f"model.transformer.drop_path must be in [0, 1), got {cfg.model.transformer.drop_path}")
+    kernel = cfg.model.transformer.ff_kernel
+    if not (kernel >= 1 and kernel % 2 == 1):
+        raise TaggerError(f"model.transformer.ff_kernel must be an odd number >= 1, got {kernel}")
+    if kernel > 1 and cfg.model.transformer.ff_gated:
+        raise TaggerError("model.transformer.ff_kernel above 1 does not combine with ff_gated; choose one")
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_write(out / "config.yaml") as f:

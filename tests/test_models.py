@@ -29,6 +29,7 @@ VARIANTS = {
     "transformer-window1": tiny("transformer", window=1),
     "transformer-drop-path": tiny("transformer", drop_path=0.3),
     "transformer-gated-ff": tiny("transformer", ff_gated=True),
+    "transformer-conv-ff": tiny("transformer", ff_kernel=3),
     "rnn-gru": dataclasses.replace(tiny("rnn"), rnn=dataclasses.replace(tiny("rnn").rnn, cell="gru")),
     "window_fc-k0": dataclasses.replace(tiny("window_fc"), window_fc=dataclasses.replace(tiny("window_fc").window_fc, k=0)),
     "char-bilstm": dataclasses.replace(tiny("transformer"), embed=dataclasses.replace(tiny("transformer").embed, char_encoder="bilstm")),

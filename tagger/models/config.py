@@ -60,6 +60,9 @@ class TransformerConfig:
             branches with probability drop_path * l / n_layers in block l = 1..n_layers (0: off).
         ff_gated: a gated feed-forward layer (GEGLU: GELU(x W) * x V, both ff_mult * dim wide) instead of
             GELU(x W); it has 1.5x the feed-forward weights of the plain layer of the same width.
+        ff_kernel: tokens the feed-forward layer's input projection sees (odd; 1: position-wise). Above 1 it
+            is a 1-D convolution over the sentence (kernel x the input weights), so each block adds local
+            n-gram features to attention's; does not combine with ff_gated.
     """
 
     n_heads: int = 4
@@ -74,6 +77,7 @@ class TransformerConfig:
     attn_scale: float | None = None
     drop_path: float = 0.0
     ff_gated: bool = False
+    ff_kernel: int = 1
 
 
 @dataclass

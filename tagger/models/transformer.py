@@ -13,11 +13,14 @@ from tagger.models.positional import positional_pair
 
 
 class FeedForward(nn.Module):
+    """Position-wise: each token on its own. Every feed-forward layer takes keep (B, T, 1), 1.0 at real
+    tokens and 0.0 at padding; only the convolutional one, which looks at neighbours, needs it."""
+
     def __init__(self, dim: int, hidden: int, dropout: float):
         super().__init__()
         self.net = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, dim))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
 
@@ -29,9 +32,34 @@ class GatedFeedForward(nn.Module):
         super().__init__()
         self.inp, self.out, self.drop = nn.Linear(dim, 2 * hidden), nn.Linear(hidden, dim), nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
         gate, value = self.inp(x).chunk(2, dim=-1)
         return self.out(self.drop(nn.functional.gelu(gate) * value))
+
+
+class ConvFeedForward(nn.Module):
+    """The feed-forward layer with its input projection widened to a window of `kernel` tokens (a 1-D
+    convolution over the sentence, as in FastSpeech's feed-forward blocks): each token's hidden layer sees
+    its kernel // 2 neighbours on either side, a local n-gram feature beside attention's global view. Padding
+    is zeroed first, so a sentence's output does not depend on what it is batched with."""
+
+    def __init__(self, dim: int, hidden: int, dropout: float, kernel: int):
+        super().__init__()
+        assert kernel >= 3 and kernel % 2 == 1, "ConvFeedForward needs an odd kernel >= 3 (use FeedForward for 1)"
+        self.inp = nn.Conv1d(dim, hidden, kernel, padding=kernel // 2)
+        self.out, self.drop = nn.Linear(hidden, dim), nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        h = self.inp((x * keep).transpose(1, 2)).transpose(1, 2)  # (B, T, hidden)
+        return self.out(self.drop(nn.functional.gelu(h)))
+
+
+def feed_forward(dim: int, hidden: int, dropout: float, gated: bool, kernel: int) -> nn.Module:
+    if gated and kernel > 1:
+        raise ValueError("ff_gated and ff_kernel > 1 do not combine; choose one")
+    if kernel > 1:
+        return ConvFeedForward(dim, hidden, dropout, kernel)
+    return (GatedFeedForward if gated else FeedForward)(dim, hidden, dropout)
 
 
 class DropPath(nn.Module):
@@ -58,15 +86,15 @@ class PreNormBlock(nn.Module):
         self.attn, self.ff, self.drop = attn, ff, nn.Dropout(dropout)
         self.skip = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
-    def forward(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, bias: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
         x = x + self.skip(self.drop(self.attn(self.ln1(x), bias)))
-        return x + self.skip(self.drop(self.ff(self.ln2(x))))
+        return x + self.skip(self.drop(self.ff(self.ln2(x), keep)))
 
 
 class PostNormBlock(PreNormBlock):
-    def forward(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, bias: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
         x = self.ln1(x + self.skip(self.drop(self.attn(x, bias))))
-        return self.ln2(x + self.skip(self.drop(self.ff(x))))
+        return self.ln2(x + self.skip(self.drop(self.ff(x, keep))))
 
 
 BLOCKS = {"pre": PreNormBlock, "post": PostNormBlock}
@@ -93,19 +121,21 @@ class TransformerEncoder(nn.Module):
         attn_scale: float | None = None,
         drop_path: float = 0.0,
         ff_gated: bool = False,
+        ff_kernel: int = 1,
     ):
         super().__init__()
         if norm not in BLOCKS:
             raise ValueError(f"unknown norm {norm!r}; choose pre or post")
         assert window is None or window >= 0, "window must be >= 0 or None"
         assert 0 <= drop_path < 1, "drop_path must be in [0, 1)"
+        assert ff_kernel >= 1 and ff_kernel % 2 == 1, "ff_kernel must be odd and >= 1"
         self.proj = nn.Linear(input_dim, dim)
         self.position, rel_bias = positional_pair(positional, dim, n_heads, max_len, max_distance, attn_scale)
         self.blocks = nn.ModuleList(
             BLOCKS[norm](
                 dim,
                 MultiHeadAttention(dim, n_heads, scoring, attn_dropout, rel_bias(), attn_scale),
-                (GatedFeedForward if ff_gated else FeedForward)(dim, ff_mult * dim, dropout),
+                feed_forward(dim, ff_mult * dim, dropout, ff_gated, ff_kernel),
                 dropout,
                 drop_path * (i + 1) / n_layers,  # stochastic depth grows linearly to drop_path at the top
             )
@@ -130,9 +160,9 @@ class TransformerEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         x = self.position(self.proj(x))  # (B, T, D)
-        bias = self.mask_bias(mask)
+        bias, keep = self.mask_bias(mask), mask[..., None].to(x.dtype)
         for block in self.blocks:
-            x = block(x, bias)
+            x = block(x, bias, keep)
         return self.norm(x)
 
     @torch.no_grad()

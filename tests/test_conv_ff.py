@@ -16,9 +16,9 @@ def test_each_token_sees_its_neighbours_and_zeros_beyond_the_sentence():
     torch.manual_seed(0)
     ff = ConvFeedForward(4, 6, dropout=0.0, kernel=3).eval()
     x, keep = torch.randn(1, 5, 4), torch.ones(1, 5, 1)
-    w, b = ff.inp.weight, ff.inp.bias  # (hidden, dim, kernel): tap 0 is the left neighbour, 2 the right
+    w, b = ff.inp.weight, ff.inp.bias  # (hidden, 3 x dim): the left neighbour's columns first, the right's last
     padded = torch.cat([torch.zeros(1, 1, 4), x, torch.zeros(1, 1, 4)], dim=1)
-    h = sum(padded[:, k : k + 5] @ w[:, :, k].T for k in range(3)) + b
+    h = sum(padded[:, k : k + 5] @ w[:, 4 * k : 4 * (k + 1)].T for k in range(3)) + b
     by_hand = (0.5 * h * (1 + torch.erf(h / 2**0.5))) @ ff.out.weight.T + ff.out.bias
     assert torch.allclose(ff(x, keep), by_hand, atol=1e-5)
     # changing token 2 moves tokens 1..3 and leaves tokens 0 and 4, two away, as they were
@@ -43,7 +43,7 @@ def test_encoder_uses_it_in_every_block_with_kernel_times_the_input_weights():
     plain = TransformerEncoder(12, 16, n_layers=2, dropout=0.0, n_heads=2)
     conv = TransformerEncoder(12, 16, n_layers=2, dropout=0.0, n_heads=2, ff_kernel=3)
     assert all(isinstance(b.ff, FeedForward) for b in plain.blocks)
-    assert all(isinstance(b.ff, ConvFeedForward) and b.ff.inp.kernel_size == (3,) for b in conv.blocks)
+    assert all(isinstance(b.ff, ConvFeedForward) and b.ff.inp.in_features == 3 * 16 for b in conv.blocks)
     n = sum(p.numel() for p in conv.parameters()) - sum(p.numel() for p in plain.parameters())
     assert n == 2 * (2 * 16 * 32)  # per block two more (dim, hidden) taps
     x, mask = torch.randn(2, 5, 12), torch.ones(2, 5, dtype=torch.bool)
@@ -54,7 +54,7 @@ def test_train_with_conv_ff_end_to_end(tmp_path, tiny_model):
     model, _ = train_tiny(tmp_path / "conv", "--model.transformer.ff_kernel", "3")
     state, meta = read_model_file(model)
     assert meta["config"]["model"]["transformer"]["ff_kernel"] == 3
-    assert next(v for k, v in state.items() if k.endswith("ff.inp.weight")).dim() == 3
+    assert next(v for k, v in state.items() if k.endswith("ff.inp.weight")).shape[1] == 3 * 32
     tagged = Tagger.load(model).tag([["Ez", "egy", "mondat", "."], ["Igen", "."]])
     assert [len(t) for t in tagged] == [4, 2]
     # a model file from before the option has no ff_kernel in its config: it loads position-wise

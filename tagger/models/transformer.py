@@ -41,17 +41,23 @@ class ConvFeedForward(nn.Module):
     """The feed-forward layer with its input projection widened to a window of `kernel` tokens (a 1-D
     convolution over the sentence, as in FastSpeech's feed-forward blocks): each token's hidden layer sees
     its kernel // 2 neighbours on either side, a local n-gram feature beside attention's global view. Padding
-    is zeroed first, so a sentence's output does not depend on what it is batched with."""
+    is zeroed first, so a sentence's output does not depend on what it is batched with.
+
+    The convolution is one linear layer over the window's token vectors side by side (left neighbour first),
+    not nn.Conv1d: on one CPU thread that is half the time of nn.Conv1d's forward and backward at the
+    accurate configurations' sizes (measured in the fortieth session)."""
 
     def __init__(self, dim: int, hidden: int, dropout: float, kernel: int):
         super().__init__()
         assert kernel >= 3 and kernel % 2 == 1, "ConvFeedForward needs an odd kernel >= 3 (use FeedForward for 1)"
-        self.inp = nn.Conv1d(dim, hidden, kernel, padding=kernel // 2)
-        self.out, self.drop = nn.Linear(hidden, dim), nn.Dropout(dropout)
+        self.kernel = kernel
+        self.inp, self.out, self.drop = nn.Linear(kernel * dim, hidden), nn.Linear(hidden, dim), nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-        h = self.inp((x * keep).transpose(1, 2)).transpose(1, 2)  # (B, T, hidden)
-        return self.out(self.drop(nn.functional.gelu(h)))
+        t, half = x.size(1), self.kernel // 2
+        padded = nn.functional.pad(x * keep, (0, 0, half, half))  # (B, T + kernel - 1, D)
+        window = torch.cat([padded[:, k : k + t] for k in range(self.kernel)], dim=-1)  # (B, T, kernel * D)
+        return self.out(self.drop(nn.functional.gelu(self.inp(window))))
 
 
 def feed_forward(dim: int, hidden: int, dropout: float, gated: bool, kernel: int) -> nn.Module:

@@ -48,6 +48,7 @@ GOALS = {
             ("configs/compare/epochs_hu_szeged.yaml", "runs/compare/hu_szeged"),
             ("configs/compare/depth_hu_szeged.yaml", "runs/compare/hu_szeged"),
             ("configs/compare/sam_hu_szeged.yaml", "runs/compare/hu_szeged"),
+            ("configs/compare/conv_ff_hu_szeged.yaml", "runs/compare/hu_szeged"),
         ],
     ),
     "en_ewt": (

@@ -44,8 +44,9 @@ class ConvFeedForward(nn.Module):
     is zeroed first, so a sentence's output does not depend on what it is batched with.
 
     The convolution is one linear layer over the window's token vectors side by side (left neighbour first),
-    not nn.Conv1d: on one CPU thread that is half the time of nn.Conv1d's forward and backward at the
-    accurate configurations' sizes (measured in the fortieth session)."""
+    not nn.Conv1d: on one CPU thread its forward and backward at the accurate configurations' sizes take
+    what the plain layer's do and 0.6-0.8x those of the same layer through nn.Conv1d (docs/accuracy_push.md,
+    fortieth session)."""
 
     def __init__(self, dim: int, hidden: int, dropout: float, kernel: int):
         super().__init__()

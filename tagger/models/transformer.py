@@ -62,6 +62,8 @@ class ConvFeedForward(nn.Module):
 
 
 def feed_forward(dim: int, hidden: int, dropout: float, gated: bool, kernel: int) -> nn.Module:
+    if kernel < 1 or kernel % 2 == 0:
+        raise ValueError(f"ff_kernel must be odd and >= 1, got {kernel}")
     if gated and kernel > 1:
         raise ValueError("ff_gated and ff_kernel > 1 do not combine; choose one")
     if kernel > 1:
@@ -135,7 +137,6 @@ class TransformerEncoder(nn.Module):
             raise ValueError(f"unknown norm {norm!r}; choose pre or post")
         assert window is None or window >= 0, "window must be >= 0 or None"
         assert 0 <= drop_path < 1, "drop_path must be in [0, 1)"
-        assert ff_kernel >= 1 and ff_kernel % 2 == 1, "ff_kernel must be odd and >= 1"
         self.proj = nn.Linear(input_dim, dim)
         self.position, rel_bias = positional_pair(positional, dim, n_heads, max_len, max_distance, attn_scale)
         self.blocks = nn.ModuleList(

@@ -127,6 +127,7 @@ NEUTRAL_OPTIONS = {
     ("model", "transformer", "drop_path"): 0.0,
     ("model", "transformer", "ff_gated"): False,
     ("model", "transformer", "ff_kernel"): 1,
+    ("model", "embed", "sentence_chars"): 0,
 }
 
 

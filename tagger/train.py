@@ -131,6 +131,9 @@ def train(cfg: TrainConfig, trainer_kwargs: dict, resolved: dict, resume: bool =
         raise TaggerError(f"model.transformer.ff_kernel must be an odd number >= 1, got {kernel}")
     if kernel > 1 and cfg.model.transformer.ff_gated:
         raise TaggerError("model.transformer.ff_kernel above 1 does not combine with ff_gated; choose one")
+    sentence_chars = cfg.model.embed.sentence_chars
+    if not (sentence_chars >= 0 and sentence_chars % 2 == 0):
+        raise TaggerError(f"model.embed.sentence_chars must be an even number >= 0 (a BiLSTM), got {sentence_chars}")
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_write(out / "config.yaml") as f:

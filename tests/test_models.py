@@ -36,6 +36,7 @@ VARIANTS = {
     "char-none": dataclasses.replace(tiny("rnn"), embed=dataclasses.replace(tiny("rnn").embed, char_encoder="none")),
     "crf": dataclasses.replace(tiny("transformer"), output="crf"),
     "affixes": dataclasses.replace(tiny("transformer"), embed=dataclasses.replace(tiny("transformer").embed, affixes=3, affix_buckets=500)),
+    "sentence-chars": dataclasses.replace(tiny("transformer"), embed=dataclasses.replace(tiny("transformer").embed, sentence_chars=12)),
 }  # fmt: skip
 
 

@@ -25,6 +25,9 @@ class EmbedConfig:
             `affix_buckets` rows, each affix `affix_dim` wide; the word vector grows by 2 * affixes * affix_dim.
         affix_dim: width of one affix's embedding.
         affix_buckets: rows of the hashed affix table (each affix sums two rows, so collisions rarely coincide).
+        sentence_chars: width of a sentence-level character model's token vectors, added to the word's
+            (0: none): a BiLSTM over the whole sentence's characters (Bohnet et al. 2018), read at each token's
+            first and last character, so a token's character features see its neighbours' characters too.
     """
 
     word_dim: int = 100
@@ -38,6 +41,7 @@ class EmbedConfig:
     affixes: int = 0
     affix_dim: int = 16
     affix_buckets: int = 20_000
+    sentence_chars: int = 0
 
 
 @dataclass

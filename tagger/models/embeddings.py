@@ -1,11 +1,12 @@
-"""Input representation: word embeddings with word dropout, plus a character-level word vector."""
+"""Input representation: word embeddings with word dropout, plus a character-level word vector (and,
+optionally, a sentence-level character model's token vector)."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from tagger.models.config import EmbedConfig
 
@@ -71,6 +72,45 @@ class NoChars(nn.Module):
 
 
 CHAR_ENCODERS = {"cnn": CharCNN, "bilstm": CharBiLSTM, "none": NoChars}
+
+
+class SentenceChars(nn.Module):
+    """A BiLSTM over the characters of the whole sentence, word marks included, as the sentence-level
+    character model of Bohnet et al. (2018): a token's vector is the forward state at its last character
+    (its end mark) beside the backward state at its first (its start mark), so it reads the characters of
+    the words around it too. (B, T, L) char ids of each token, mask (B, T) -> (B, T, out), zero at padding.
+
+    The tokens' characters are packed end to end per sentence (no padding between words) before the LSTM.
+    """
+
+    def __init__(self, n_chars: int, char_dim: int, out: int):
+        super().__init__()
+        assert out > 0 and out % 2 == 0, "sentence_chars must be even and > 0"
+        self.embed = nn.Embedding(n_chars, char_dim, padding_idx=0)
+        self.lstm = nn.LSTM(char_dim, out // 2, batch_first=True, bidirectional=True)
+        self.output_dim = out
+
+    def forward(self, chars: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        b = chars.size(0)
+        real = (chars != 0) & mask[..., None]  # (B, T, L): a token's characters come first in its row
+        lengths = real.sum(-1)  # (B, T)
+        ends = lengths.cumsum(-1)  # (B, T): one past each token's last character in the packed sentence
+        totals = ends[:, -1]  # (B,)
+        flat = real.flatten(1)  # (B, T * L)
+        pos = flat.long().cumsum(-1) - 1  # packed position of each real character
+        rows = torch.arange(b, device=chars.device)[:, None].expand_as(flat)
+        packed_ids = chars.new_zeros(b, max(int(totals.max()), 1))
+        packed_ids[rows[flat], pos[flat]] = chars.flatten(1)[flat]
+        packed = pack_padded_sequence(
+            self.embed(packed_ids), totals.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False
+        )
+        h, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True)  # (B, S, out)
+        half = self.output_dim // 2
+        last = (ends - 1).clamp(min=0)  # (B, T)
+        first = (ends - lengths).clamp(max=h.size(1) - 1)
+        fwd = h[..., :half].gather(1, last[..., None].expand(-1, -1, half))
+        bwd = h[..., half:].gather(1, first[..., None].expand(-1, -1, half))
+        return torch.cat([fwd, bwd], -1) * mask[..., None].to(h.dtype)
 
 
 class Affixes(nn.Module):
@@ -146,7 +186,8 @@ class WordDropout(nn.Module):
 
 
 class Embedder(nn.Module):
-    """A batch (word_ids (B, T), char_ids (U, L), char_index (B, T), mask (B, T)) -> (B, T, word_dim + char_out)."""
+    """A batch (word_ids (B, T), char_ids (U, L), char_index (B, T), mask (B, T)) -> (B, T, output_dim):
+    word_dim + char_out (+ the affixes' and sentence_chars' widths, when set)."""
 
     def __init__(self, n_words: int, n_chars: int, cfg: EmbedConfig):
         super().__init__()
@@ -157,7 +198,10 @@ class Embedder(nn.Module):
         self.affixes = Affixes(cfg.affixes, cfg.affix_dim, cfg.affix_buckets) if cfg.affixes else NoChars(0, cfg)
         self.word_dropout = WordDropout(cfg.word_dropout, cfg.word_dropout_alpha)
         self.dropout = nn.Dropout(cfg.dropout)
-        self.char_dim = self.chars.output_dim + self.affixes.output_dim  # the part that depends on characters only
+        sentence = cfg.sentence_chars
+        self.sentence_chars = SentenceChars(n_chars, cfg.char_dim, sentence) if sentence else None
+        # the part that depends on characters only (the sentence's, with sentence_chars)
+        self.char_dim = self.chars.output_dim + self.affixes.output_dim + sentence
         self.output_dim = cfg.word_dim + self.char_dim
 
     def per_word(self, char_ids: torch.Tensor) -> torch.Tensor:
@@ -173,6 +217,8 @@ class Embedder(nn.Module):
         if per_word is None:
             per_word = self.per_word(batch.char_ids)
         c = per_word[batch.char_index] * mask[..., None].to(per_word.dtype)  # (B, T, Dc), zero at padding
+        if self.sentence_chars is not None:
+            c = torch.cat([c, self.sentence_chars(batch.char_ids[batch.char_index], mask).to(c.dtype)], dim=-1)
         return w, c
 
     def combine(self, w: torch.Tensor, c: torch.Tensor) -> torch.Tensor:

@@ -134,6 +134,10 @@ def train(cfg: TrainConfig, trainer_kwargs: dict, resolved: dict, resume: bool =
     sentence_chars = cfg.model.embed.sentence_chars
     if not (sentence_chars >= 0 and sentence_chars % 2 == 0):
         raise TaggerError(f"model.embed.sentence_chars must be an even number >= 0 (a BiLSTM), got {sentence_chars}")
+    if not 0 <= cfg.model.embed.sentence_chars_dropout < 1:
+        raise TaggerError(
+            f"model.embed.sentence_chars_dropout must be in [0, 1), got {cfg.model.embed.sentence_chars_dropout}"
+        )
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_write(out / "config.yaml") as f:

@@ -55,8 +55,19 @@ def test_a_token_reads_its_neighbours_characters():
     assert torch.allclose(a[0, :2, :6], b[0, :2, :6], atol=1e-6)
 
 
+def test_its_dropout_acts_in_training_only():
+    torch.manual_seed(0)
+    model = SentenceChars(n_chars=20, char_dim=8, out=12, dropout=0.5)
+    chars, mask = padded(SENTENCES)
+    assert not torch.allclose(model(chars, mask), model(chars, mask))  # two draws of the dropout mask
+    model.eval()
+    assert torch.equal(model(chars, mask), model(chars, mask))
+
+
 def test_train_with_sentence_chars_end_to_end(tmp_path, tiny_model):
-    model, _ = train_tiny(tmp_path / "sc", "--model.embed.sentence_chars", "16")
+    model, _ = train_tiny(
+        tmp_path / "sc", "--model.embed.sentence_chars", "16", "--model.embed.sentence_chars_dropout", "0.2"
+    )
     state, meta = read_model_file(model)
     assert meta["config"]["model"]["embed"]["sentence_chars"] == 16
     assert state["embed.sentence_chars.lstm.weight_ih_l0"].shape[0] == 4 * 8
@@ -73,5 +84,10 @@ def test_train_with_sentence_chars_end_to_end(tmp_path, tiny_model):
     assert model_config_from_dict(old).embed.sentence_chars == 0
 
 
-def test_an_odd_width_is_a_one_line_error(tmp_path):
+def test_an_odd_width_or_a_dropout_of_one_is_a_one_line_error(tmp_path):
     assert_train_refuses(tmp_path / "odd", ["--model.embed.sentence_chars", "15"], "sentence_chars")
+    assert_train_refuses(
+        tmp_path / "drop",
+        ["--model.embed.sentence_chars", "16", "--model.embed.sentence_chars_dropout", "1"],
+        "sentence_chars_dropout",
+    )

@@ -28,6 +28,7 @@ class EmbedConfig:
         sentence_chars: width of a sentence-level character model's token vectors, added to the word's
             (0: none): a BiLSTM over the whole sentence's characters (Bohnet et al. 2018), read at each token's
             first and last character, so a token's character features see its neighbours' characters too.
+        sentence_chars_dropout: dropout on the character vectors the sentence-level model reads.
     """
 
     word_dim: int = 100
@@ -42,6 +43,7 @@ class EmbedConfig:
     affix_dim: int = 16
     affix_buckets: int = 20_000
     sentence_chars: int = 0
+    sentence_chars_dropout: float = 0.0
 
 
 @dataclass

@@ -83,10 +83,11 @@ class SentenceChars(nn.Module):
     The tokens' characters are packed end to end per sentence (no padding between words) before the LSTM.
     """
 
-    def __init__(self, n_chars: int, char_dim: int, out: int):
+    def __init__(self, n_chars: int, char_dim: int, out: int, dropout: float = 0.0):
         super().__init__()
         assert out > 0 and out % 2 == 0, "sentence_chars must be even and > 0"
         self.embed = nn.Embedding(n_chars, char_dim, padding_idx=0)
+        self.dropout = nn.Dropout(dropout)  # on the character vectors the LSTM reads
         self.lstm = nn.LSTM(char_dim, out // 2, batch_first=True, bidirectional=True)
         self.output_dim = out
 
@@ -102,7 +103,7 @@ class SentenceChars(nn.Module):
         packed_ids = chars.new_zeros(b, max(int(totals.max()), 1))
         packed_ids[rows[flat], pos[flat]] = chars.flatten(1)[flat]
         packed = pack_padded_sequence(
-            self.embed(packed_ids), totals.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False
+            self.dropout(self.embed(packed_ids)), totals.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False
         )
         h, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True)  # (B, S, out)
         half = self.output_dim // 2
@@ -199,7 +200,9 @@ class Embedder(nn.Module):
         self.word_dropout = WordDropout(cfg.word_dropout, cfg.word_dropout_alpha)
         self.dropout = nn.Dropout(cfg.dropout)
         sentence = cfg.sentence_chars
-        self.sentence_chars = SentenceChars(n_chars, cfg.char_dim, sentence) if sentence else None
+        self.sentence_chars = (
+            SentenceChars(n_chars, cfg.char_dim, sentence, cfg.sentence_chars_dropout) if sentence else None
+        )
         # the part that depends on characters only (the sentence's, with sentence_chars)
         self.char_dim = self.chars.output_dim + self.affixes.output_dim + sentence
         self.output_dim = cfg.word_dim + self.char_dim

@@ -103,6 +103,16 @@ def assert_train_refuses(out: Path, extra: list[str], message: str) -> None:
     assert not out.exists()
 
 
+def option_in_older_model_file(model_file: Path, section: str, option: str):
+    """The value model.<section>.<option> takes when a model file written before the option existed (its
+    saved config without it) is loaded."""
+    from tagger.modelfile import model_config_from_dict, read_model_file
+
+    old = read_model_file(model_file)[1]["config"]["model"]
+    del old[section][option]
+    return getattr(getattr(model_config_from_dict(old), section), option)
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> tuple[Path, Path, str]:
     """(output directory, model file, stdout) of one tiny training run shared by the session."""

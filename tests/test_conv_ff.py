@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import torch
 
-from conftest import assert_train_refuses, train_tiny
-from tagger.modelfile import model_config_from_dict, read_model_file
+from conftest import assert_train_refuses, option_in_older_model_file, train_tiny
+from tagger.modelfile import read_model_file
 from tagger.models.transformer import ConvFeedForward, FeedForward, TransformerEncoder
 from tagger.predict import Tagger
 
@@ -58,9 +58,7 @@ def test_train_with_conv_ff_end_to_end(tmp_path, tiny_model):
     tagged = Tagger.load(model).tag([["Ez", "egy", "mondat", "."], ["Igen", "."]])
     assert [len(t) for t in tagged] == [4, 2]
     # a model file from before the option has no ff_kernel in its config: it loads position-wise
-    old = read_model_file(tiny_model)[1]["config"]["model"]
-    del old["transformer"]["ff_kernel"]
-    assert model_config_from_dict(old).transformer.ff_kernel == 1
+    assert option_in_older_model_file(tiny_model, "transformer", "ff_kernel") == 1
 
 
 def test_an_even_kernel_or_one_with_gating_is_a_one_line_error(tmp_path):

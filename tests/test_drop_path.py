@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import assert_train_refuses, train_tiny
-from tagger.modelfile import model_config_from_dict, read_model_file
+from conftest import assert_train_refuses, option_in_older_model_file, train_tiny
+from tagger.modelfile import read_model_file
 from tagger.models.transformer import DropPath, TransformerEncoder
 from tagger.predict import Tagger
 
@@ -64,9 +64,7 @@ def test_train_with_drop_path_end_to_end(tmp_path, tiny_model):
     tagged = Tagger.load(model).tag([["Ez", "egy", "mondat", "."]])[0]
     assert len(tagged) == 4
     # a model file from before the option has no drop_path in its config: it loads with it off
-    old = read_model_file(tiny_model)[1]["config"]["model"]
-    del old["transformer"]["drop_path"]
-    assert model_config_from_dict(old).transformer.drop_path == 0.0
+    assert option_in_older_model_file(tiny_model, "transformer", "drop_path") == 0.0
 
 
 @pytest.mark.parametrize("value", ["1.0", "-0.1"])

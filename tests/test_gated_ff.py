@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import torch
 
-from conftest import assert_train_refuses, train_tiny
-from tagger.modelfile import model_config_from_dict, read_model_file
+from conftest import assert_train_refuses, option_in_older_model_file, train_tiny
+from tagger.modelfile import read_model_file
 from tagger.models.transformer import FeedForward, GatedFeedForward, TransformerEncoder
 from tagger.predict import Tagger
 
@@ -53,9 +53,7 @@ def test_train_with_gated_ff_end_to_end(tmp_path, tiny_model):
     tagged = Tagger.load(model).tag([["Ez", "egy", "mondat", "."]])[0]
     assert len(tagged) == 4
     # a model file from before the option has no ff_gated in its config: it loads with it off
-    old = read_model_file(tiny_model)[1]["config"]["model"]
-    del old["transformer"]["ff_gated"]
-    assert model_config_from_dict(old).transformer.ff_gated is False
+    assert option_in_older_model_file(tiny_model, "transformer", "ff_gated") is False
 
 
 def test_ff_gated_that_is_not_a_boolean_is_a_one_line_error(tmp_path):

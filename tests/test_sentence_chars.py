@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import torch
 
-from conftest import assert_train_refuses, train_tiny
-from tagger.modelfile import model_config_from_dict, read_model_file
+from conftest import assert_train_refuses, option_in_older_model_file, train_tiny
+from tagger.modelfile import read_model_file
 from tagger.models.embeddings import SentenceChars
 from tagger.predict import Tagger
 
@@ -79,9 +79,8 @@ def test_train_with_sentence_chars_end_to_end(tmp_path, tiny_model):
     assert [len(t) for t in together] == [4, 7]
     assert [tagger.tag([s])[0] for s in sentences] == together
     # a model file from before the option has no sentence_chars in its config: it loads without it
-    old = read_model_file(tiny_model)[1]["config"]["model"]
-    del old["embed"]["sentence_chars"]
-    assert model_config_from_dict(old).embed.sentence_chars == 0
+    assert option_in_older_model_file(tiny_model, "embed", "sentence_chars") == 0
+    assert option_in_older_model_file(tiny_model, "embed", "sentence_chars_dropout") == 0.0
 
 
 def test_an_odd_width_or_a_dropout_of_one_is_a_one_line_error(tmp_path):

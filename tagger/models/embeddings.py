@@ -6,9 +6,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torch.nn.utils.rnn import pack_padded_sequence
 
 from tagger.models.config import EmbedConfig
+from tagger.models.rnn import run_packed
 
 UNK_ID = 1  # must match tagger.vocab.UNK_ID; models import only torch
 
@@ -92,20 +93,14 @@ class SentenceChars(nn.Module):
         self.output_dim = out
 
     def forward(self, chars: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        b = chars.size(0)
         real = (chars != 0) & mask[..., None]  # (B, T, L): a token's characters come first in its row
         lengths = real.sum(-1)  # (B, T)
         ends = lengths.cumsum(-1)  # (B, T): one past each token's last character in the packed sentence
-        totals = ends[:, -1]  # (B,)
         flat = real.flatten(1)  # (B, T * L)
         pos = flat.long().cumsum(-1) - 1  # packed position of each real character
-        rows = torch.arange(b, device=chars.device)[:, None].expand_as(flat)
-        packed_ids = chars.new_zeros(b, max(int(totals.max()), 1))
-        packed_ids[rows[flat], pos[flat]] = chars.flatten(1)[flat]
-        packed = pack_padded_sequence(
-            self.dropout(self.embed(packed_ids)), totals.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False
-        )
-        h, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True)  # (B, S, out)
+        packed_ids = chars.new_zeros(chars.size(0), max(int(ends[:, -1].max()), 1))  # (B, S)
+        packed_ids[flat.nonzero(as_tuple=True)[0], pos[flat]] = chars.flatten(1)[flat]
+        h = run_packed(self.lstm, self.dropout(self.embed(packed_ids)), packed_ids != 0)  # (B, S, out)
         half = self.output_dim // 2
         last = (ends - 1).clamp(min=0)  # (B, T)
         first = (ends - lengths).clamp(max=h.size(1) - 1)

@@ -9,6 +9,15 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
 
 
+def run_packed(rnn: nn.RNNBase, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """A batch-first recurrent layer over the real positions only: x (B, T, D), mask (B, T), True at the
+    (left-aligned) real positions -> outputs (B, T, out), zero at padding."""
+    lengths = mask.sum(1).clamp(min=1).cpu()  # packing needs lengths on the CPU
+    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    out, _ = pad_packed_sequence(rnn(packed)[0], batch_first=True, total_length=x.size(1))
+    return out
+
+
 class RNNEncoder(nn.Module):
     """(B, T, input_dim), mask (B, T) -> (B, T, dim); dim/2 units per direction."""
 
@@ -28,8 +37,4 @@ class RNNEncoder(nn.Module):
         self.output_dim = dim
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        lengths = mask.sum(1).clamp(min=1).cpu()  # packing needs lengths on the CPU
-        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-        out, _ = self.rnn(packed)
-        out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.size(1))
-        return out
+        return run_packed(self.rnn, x, mask)

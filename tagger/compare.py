@@ -129,6 +129,7 @@ NEUTRAL_OPTIONS = {
     ("model", "transformer", "ff_kernel"): 1,
     ("model", "embed", "sentence_chars"): 0,
     ("model", "embed", "sentence_chars_dropout"): 0.0,
+    ("data", "tag_substitution"): 0.0,
 }
 
 

@@ -78,6 +78,9 @@ class DataConfig:
         teachers: model files trained on the same label column (e.g. several seeds of one configuration)
             whose mean tag distribution for each training token becomes a second, soft target beside the
             gold tag (knowledge distillation; optim.distill_weight weighs the two). Empty: off.
+        tag_substitution: training-time probability of replacing a token by a distinct training word of the
+            same tag, drawn uniformly (label-wise token replacement, Dai and Adel 2020): its word id and
+            characters change, its tag and auxiliary targets stay (0: off).
     """
 
     treebank: str | list[str] | None = "en_ewt"
@@ -93,6 +96,7 @@ class DataConfig:
     train_fraction: float = 1.0
     num_workers: int = 0
     teachers: list[str] = field(default_factory=list)
+    tag_substitution: float = 0.0
 
 
 FEATURE_OF = ":"  # feats:Case, an auxiliary target read from a column
@@ -204,6 +208,36 @@ def collate(columns: dict[str, list]) -> Batch:
     return pad_batch(
         columns["word_ids"], columns["char_ids"], columns["labels"], columns.get("aux_labels"), columns.get("soft")
     )
+
+
+class TagSubstitution:
+    """The training collate with label-wise token replacement: each token, with probability p, becomes a
+    distinct word of the training data that had the same tag, drawn uniformly over those words (so rare
+    words, the most like unknown ones, come up as often as frequent ones). Word id and characters change
+    together; tag, auxiliary targets and soft targets stay. Draws come from torch's global generator, so a
+    seeded run repeats and each DataLoader worker draws its own."""
+
+    def __init__(self, encoded: Dataset, p: float):
+        assert 0 < p < 1, "tag_substitution must be in (0, 1) (use collate for 0)"
+        words: dict[int, dict[tuple[int, ...], int]] = {}  # tag -> characters -> word id
+        for b in encoded.select_columns(["word_ids", "char_ids", "labels"]).iter(1000):
+            for sent in zip(b["word_ids"], b["char_ids"], b["labels"], strict=True):
+                for word, chars, tag in zip(*sent, strict=True):
+                    words.setdefault(tag, {}).setdefault(tuple(chars), word)
+        self.p = p
+        self.pools = {tag: (list(forms.values()), [list(c) for c in forms]) for tag, forms in words.items()}
+
+    def __call__(self, columns: dict[str, list]) -> Batch:
+        word_ids = [list(s) for s in columns["word_ids"]]
+        char_ids = [list(s) for s in columns["char_ids"]]
+        where = [(i, j) for i, sent in enumerate(word_ids) for j in range(len(sent))]
+        hit = (torch.rand(len(where)) < self.p).nonzero()[:, 0].tolist()
+        for k, u in zip(hit, torch.rand(len(hit)).tolist(), strict=True):
+            i, j = where[k]
+            ids, chars = self.pools[columns["labels"][i][j]]
+            n = min(int(u * len(ids)), len(ids) - 1)
+            word_ids[i][j], char_ids[i][j] = ids[n], chars[n]
+        return collate({**columns, "word_ids": word_ids, "char_ids": char_ids})
 
 
 def _generate(path: str, sha256: str) -> Iterator[dict]:
@@ -373,6 +407,7 @@ class TaggerDataModule(L.LightningDataModule):
         self.cfg, self.vocab_cfg, self.seed = cfg, vocab_cfg, seed
         self.vocab = vocab
         self.encoded: dict[str, Dataset] = {}
+        self.substitution: TagSubstitution | None = None  # the training collate with data.tag_substitution
         self.aux_columns: list[str] = []  # data.aux_columns with feats:* expanded, known after setup
         self.checksums: dict[str, str | list[str]] = {}
 
@@ -437,6 +472,8 @@ class TaggerDataModule(L.LightningDataModule):
         fp = hashlib.sha256(json.dumps(self.vocab.to_dict(), sort_keys=True).encode()).hexdigest()
         teacher = Teacher(self.cfg.teachers, self.vocab.tags, self.cfg.label_column) if self.cfg.teachers else None
         self.encoded["train"] = encode_corpus(train, self.vocab, self.cfg.label_column, fp, aux, teacher)
+        p = self.cfg.tag_substitution
+        self.substitution = TagSubstitution(self.encoded["train"], p) if p else None
         dev = self._corpus("dev")
         if dev is not None:
             self.encoded["dev"] = encode_corpus(dev, self.vocab, self.cfg.label_column, fp, aux)
@@ -447,7 +484,7 @@ class TaggerDataModule(L.LightningDataModule):
         return DataLoader(
             corpus,
             batch_sampler=BucketBatchSampler(corpus.lengths, size, shuffle, seed=self.seed),
-            collate_fn=collate,
+            collate_fn=self.substitution if split == "train" and self.substitution else collate,
             num_workers=self.cfg.num_workers,
             persistent_workers=self.cfg.num_workers > 0,
         )

@@ -116,6 +116,8 @@ def train(cfg: TrainConfig, trainer_kwargs: dict, resolved: dict, resume: bool =
             raise TaggerError("optim.distill_weight must be in [0, 1] and optim.distill_temperature above 0")
     if not (0 <= cfg.model.embed.word_dropout < 1 and cfg.model.embed.word_dropout_alpha >= 0):
         raise TaggerError("model.embed.word_dropout must be in [0, 1) and model.embed.word_dropout_alpha at least 0")
+    if not 0 <= cfg.data.tag_substitution < 1:
+        raise TaggerError(f"data.tag_substitution must be in [0, 1), got {cfg.data.tag_substitution}")
     if cfg.optim.char_aux < 0:
         raise TaggerError(f"optim.char_aux must be at least 0, got {cfg.optim.char_aux}")
     if cfg.optim.char_aux > 0 and cfg.model.embed.char_encoder == "none" and not cfg.model.embed.affixes:

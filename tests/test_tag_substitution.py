@@ -1,0 +1,87 @@
+"""Label-wise token replacement (data.tag_substitution): in training batches a token may become another
+training word of the same tag; 0 (the default) leaves the batches as they were."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from conftest import assert_train_refuses, train_tiny
+from tagger.data import DataConfig, TaggerDataModule, TagSubstitution, collate
+from tagger.vocab import VocabConfig
+
+
+def datamodule(p: float) -> TaggerDataModule:
+    cfg = DataConfig(treebank="hu_szeged", batch_size=16, tag_substitution=p, aux_columns=["feats"])
+    dm = TaggerDataModule(cfg, VocabConfig())
+    dm.prepare_data()
+    dm.setup("fit")
+    return dm
+
+
+def training_words(dm: TaggerDataModule) -> set[tuple[int, tuple[int, ...], int]]:
+    """(word id, characters, tag) of every training token."""
+    train = dm.encoded["train"]
+    return {
+        (w, tuple(c), t)
+        for sent in zip(train["word_ids"], train["char_ids"], train["labels"], strict=True)
+        for w, c, t in zip(*sent, strict=True)
+    }
+
+
+def tokens(batch) -> list[tuple[int, tuple[int, ...], int]]:
+    """(word id, characters, tag) of each real token of a batch, in order."""
+    chars = batch.char_ids[batch.char_index[batch.mask]]
+    return [
+        (int(w), tuple(int(c) for c in row if c), int(t))
+        for w, row, t in zip(batch.word_ids[batch.mask], chars, batch.labels[batch.mask], strict=True)
+    ]
+
+
+def test_substitutes_are_training_words_of_the_same_tag(szeged):
+    dm = datamodule(0.5)
+    known = training_words(dm)
+    columns = dm.encoded["train"].select(range(64))[:]
+    torch.manual_seed(0)
+    batch = dm.substitution(columns)
+    plain = collate(columns)
+    before, after = tokens(plain), tokens(batch)
+    assert len(before) == len(after) and torch.equal(plain.mask, batch.mask)
+    assert torch.equal(plain.labels, batch.labels) and torch.equal(plain.aux_labels, batch.aux_labels)
+    assert all(token in known for token in after)  # each a real training word, with its own word id, same tag
+    changed = sum(a[:2] != b[:2] for a, b in zip(before, after, strict=True)) / len(before)
+    # half the tokens are drawn (sd 0.015 over ~1,000 tokens); a draw of the token's own word leaves it
+    assert 0.4 < changed < 0.55
+    torch.manual_seed(0)
+    again = dm.substitution(columns)  # the same draws from the same seed
+    assert tokens(again) == after
+
+
+def test_draws_are_uniform_over_the_tags_words(szeged):
+    sub = TagSubstitution(datamodule(0.0).encoded["train"], 0.99)
+    tag = max(sub.pools, key=lambda t: len(sub.pools[t][0]))  # the tag with most distinct words
+    ids, chars = sub.pools[tag]
+    torch.manual_seed(0)
+    columns = {"word_ids": [[0] * 5000], "char_ids": [[[1]] * 5000], "labels": [[tag] * 5000]}
+    drawn = tokens(sub(columns))
+    rows = {tuple(c): i for i, c in enumerate(chars)}
+    counts = torch.bincount(torch.tensor([rows[c] for _, c, _ in drawn if c in rows]), minlength=len(ids))
+    # thousands of words, none drawn much more than 5000 / len(ids) times (frequency-weighted draws of a
+    # Zipfian vocabulary would give the commonest word hundreds), and as many of them drawn at least once
+    # as uniform draws would reach: 1 - exp(-5000 / len(ids)) of them
+    expected = (1 - math.exp(-len(drawn) / len(ids))) * len(ids)
+    assert len(ids) > 1000 and int(counts.max()) <= 12 and int((counts > 0).sum()) > 0.95 * expected
+
+
+def test_off_by_default_and_only_in_training(szeged):
+    dm = datamodule(0.0)
+    assert dm.substitution is None and dm.train_dataloader().collate_fn is collate
+    dm = datamodule(0.3)
+    assert dm.train_dataloader().collate_fn is dm.substitution and dm.val_dataloader().collate_fn is collate
+
+
+def test_train_with_substitution_end_to_end(tmp_path):
+    model, stdout = train_tiny(tmp_path / "sub", "--data.tag_substitution", "0.2")
+    assert model.is_file()
+    assert_train_refuses(tmp_path / "one", ["--data.tag_substitution", "1"], "data.tag_substitution")

@@ -78,9 +78,9 @@ class DataConfig:
         teachers: model files trained on the same label column (e.g. several seeds of one configuration)
             whose mean tag distribution for each training token becomes a second, soft target beside the
             gold tag (knowledge distillation; optim.distill_weight weighs the two). Empty: off.
-        tag_substitution: training-time probability of replacing a token by a distinct training word of the
-            same tag, drawn uniformly (label-wise token replacement, Dai and Adel 2020): its word id and
-            characters change, its tag and auxiliary targets stay (0: off).
+        tag_substitution: training-time probability of replacing a token by a distinct training word with
+            the same tag (and the same auxiliary targets), drawn uniformly (label-wise token replacement, Dai
+            and Adel 2020): its word id and characters change, its targets stay (0: off).
     """
 
     treebank: str | list[str] | None = "en_ewt"
@@ -212,29 +212,38 @@ def collate(columns: dict[str, list]) -> Batch:
 
 class TagSubstitution:
     """The training collate with label-wise token replacement: each token, with probability p, becomes a
-    distinct word of the training data that had the same tag, drawn uniformly over those words (so rare
-    words, the most like unknown ones, come up as often as frequent ones). Word id and characters change
-    together; tag, auxiliary targets and soft targets stay. Draws come from torch's global generator, so a
-    seeded run repeats and each DataLoader worker draws its own."""
+    distinct word of the training data that had the same targets (its tag, and with data.aux_columns each
+    auxiliary target too, so that no target turns wrong), drawn uniformly over those words: rare words,
+    the most like unknown ones, come up as often as frequent ones. Word id and characters change together;
+    the targets stay. Draws come from torch's global generator, so a seeded run repeats and each
+    DataLoader worker draws its own."""
 
     def __init__(self, encoded: Dataset, p: float):
         assert 0 < p < 1, "tag_substitution must be in (0, 1) (use collate for 0)"
-        words: dict[int, dict[tuple[int, ...], int]] = {}  # tag -> characters -> word id
-        for b in encoded.select_columns(["word_ids", "char_ids", "labels"]).iter(1000):
-            for sent in zip(b["word_ids"], b["char_ids"], b["labels"], strict=True):
-                for word, chars, tag in zip(*sent, strict=True):
-                    words.setdefault(tag, {}).setdefault(tuple(chars), word)
+        names = [n for n in ("word_ids", "char_ids", "labels", "aux_labels") if n in encoded.column_names]
+        words: dict[tuple[int, ...], dict[tuple[int, ...], int]] = {}  # targets -> characters -> word id
+        for b in encoded.select_columns(names).iter(1000):
+            for i, (sent_words, sent_chars) in enumerate(zip(b["word_ids"], b["char_ids"], strict=True)):
+                for word, chars, key in zip(sent_words, sent_chars, self.targets(b, i), strict=True):
+                    words.setdefault(key, {}).setdefault(tuple(chars), word)
         self.p = p
-        self.pools = {tag: (list(forms.values()), [list(c) for c in forms]) for tag, forms in words.items()}
+        self.pools = {key: (list(forms.values()), [list(c) for c in forms]) for key, forms in words.items()}
+
+    @staticmethod
+    def targets(columns: dict[str, list], i: int) -> list[tuple[int, ...]]:
+        """Each token's targets in sentence i: (tag, *auxiliary targets)."""
+        aux = columns["aux_labels"][i] if columns.get("aux_labels") else []  # one list per auxiliary column
+        return list(zip(columns["labels"][i], *aux, strict=True))
 
     def __call__(self, columns: dict[str, list]) -> Batch:
         word_ids = [list(s) for s in columns["word_ids"]]
         char_ids = [list(s) for s in columns["char_ids"]]
         where = [(i, j) for i, sent in enumerate(word_ids) for j in range(len(sent))]
         hit = (torch.rand(len(where)) < self.p).nonzero()[:, 0].tolist()
+        keys: dict[int, list[tuple[int, ...]]] = {}
         for k, u in zip(hit, torch.rand(len(hit)).tolist(), strict=True):
             i, j = where[k]
-            ids, chars = self.pools[columns["labels"][i][j]]
+            ids, chars = self.pools[keys.setdefault(i, self.targets(columns, i))[j]]
             n = min(int(u * len(ids)), len(ids) - 1)
             word_ids[i][j], char_ids[i][j] = ids[n], chars[n]
         return collate({**columns, "word_ids": word_ids, "char_ids": char_ids})

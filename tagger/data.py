@@ -239,11 +239,11 @@ class TagSubstitution:
         word_ids = [list(s) for s in columns["word_ids"]]
         char_ids = [list(s) for s in columns["char_ids"]]
         where = [(i, j) for i, sent in enumerate(word_ids) for j in range(len(sent))]
+        keys = [key for i in range(len(word_ids)) for key in self.targets(columns, i)]  # aligned with where
         hit = (torch.rand(len(where)) < self.p).nonzero()[:, 0].tolist()
-        keys: dict[int, list[tuple[int, ...]]] = {}
         for k, u in zip(hit, torch.rand(len(hit)).tolist(), strict=True):
             i, j = where[k]
-            ids, chars = self.pools[keys.setdefault(i, self.targets(columns, i))[j]]
+            ids, chars = self.pools[keys[k]]
             n = min(int(u * len(ids)), len(ids) - 1)
             word_ids[i][j], char_ids[i][j] = ids[n], chars[n]
         return collate({**columns, "word_ids": word_ids, "char_ids": char_ids})

@@ -26,12 +26,7 @@ Token = tuple[int, tuple[int, ...], tuple[int, ...]]  # word id, characters, tar
 
 def training_words(dm: TaggerDataModule) -> set[Token]:
     """Every training token."""
-    train = dm.encoded["train"][:]
-    return {token for i in range(len(train["labels"])) for token in tokens(collate(collate_rows(train, [i])))}
-
-
-def collate_rows(columns: dict[str, list], rows: list[int]) -> dict[str, list]:
-    return {name: [values[i] for i in rows] for name, values in columns.items()}
+    return set(tokens(collate(dm.encoded["train"][:])))
 
 
 def tokens(batch) -> list[Token]:

@@ -30,6 +30,7 @@ VARIANTS = {
     "transformer-drop-path": tiny("transformer", drop_path=0.3),
     "transformer-gated-ff": tiny("transformer", ff_gated=True),
     "transformer-conv-ff": tiny("transformer", ff_kernel=3),
+    "transformer-layer-mix": tiny("transformer", layer_mix=True),
     "rnn-gru": dataclasses.replace(tiny("rnn"), rnn=dataclasses.replace(tiny("rnn").rnn, cell="gru")),
     "window_fc-k0": dataclasses.replace(tiny("window_fc"), window_fc=dataclasses.replace(tiny("window_fc").window_fc, k=0)),
     "char-bilstm": dataclasses.replace(tiny("transformer"), embed=dataclasses.replace(tiny("transformer").embed, char_encoder="bilstm")),

@@ -69,6 +69,9 @@ class TransformerConfig:
         ff_kernel: tokens the feed-forward layer's input projection sees (odd; 1: position-wise). Above 1 it
             is a 1-D convolution over the sentence (kernel x the input weights), so each block adds local
             n-gram features to attention's; does not combine with ff_gated.
+        layer_mix: the output layers read a learned mix of every layer's states (a scalar mix, Peters et al.
+            2018: gamma * sum_l softmax(w)_l h_l over the projected input and each block's output, each
+            through the final layer norm) instead of the top block's alone.
     """
 
     n_heads: int = 4
@@ -84,6 +87,7 @@ class TransformerConfig:
     drop_path: float = 0.0
     ff_gated: bool = False
     ff_kernel: int = 1
+    layer_mix: bool = False
 
 
 @dataclass

@@ -88,6 +88,20 @@ class DropPath(nn.Module):
         return x * keep / (1 - self.p)
 
 
+class ScalarMix(nn.Module):
+    """A learned mix of n layers' states (Peters et al. 2018): gamma * sum_l softmax(w)_l h_l. The weights
+    start equal (w = 0) and gamma at 1, so training starts from the layers' mean; no random numbers drawn."""
+
+    def __init__(self, n: int):
+        super().__init__()
+        self.weights = nn.Parameter(torch.zeros(n))
+        self.gamma = nn.Parameter(torch.ones(1))
+
+    def forward(self, states: list[torch.Tensor]) -> torch.Tensor:
+        w = torch.softmax(self.weights, dim=0)
+        return self.gamma * sum(w[i] * h for i, h in enumerate(states))
+
+
 class PreNormBlock(nn.Module):
     def __init__(self, dim: int, attn: MultiHeadAttention, ff: nn.Module, dropout: float, drop_path: float = 0.0):
         super().__init__()
@@ -131,6 +145,7 @@ class TransformerEncoder(nn.Module):
         drop_path: float = 0.0,
         ff_gated: bool = False,
         ff_kernel: int = 1,
+        layer_mix: bool = False,
     ):
         super().__init__()
         if norm not in BLOCKS:
@@ -151,6 +166,9 @@ class TransformerEncoder(nn.Module):
         )
         # Pre-norm leaves the residual stream un-normalised; normalise once at the end.
         self.norm = nn.LayerNorm(dim) if norm == "pre" else nn.Identity()
+        # The output layers read every layer (the projected input and each block's output) through that
+        # norm, mixed, instead of the top block alone.
+        self.mix = ScalarMix(n_layers + 1) if layer_mix else None
         self.window = window if window is not None else math.inf  # unlimited: every distance is within it
         self.output_dim = dim
 
@@ -169,9 +187,13 @@ class TransformerEncoder(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         x = self.position(self.proj(x))  # (B, T, D)
         bias, keep = self.mask_bias(mask), mask[..., None].to(x.dtype)
+        states = [x]
         for block in self.blocks:
             x = block(x, bias, keep)
-        return self.norm(x)
+            states.append(x)
+        if self.mix is None:
+            return self.norm(x)
+        return self.mix([self.norm(h) for h in states])
 
     @torch.no_grad()
     def attention_weights(self, x: torch.Tensor, mask: torch.Tensor) -> list[torch.Tensor]:

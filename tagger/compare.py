@@ -128,6 +128,7 @@ NEUTRAL_OPTIONS = {
     ("model", "transformer", "ff_gated"): False,
     ("model", "transformer", "ff_kernel"): 1,
     ("model", "transformer", "layer_mix"): False,
+    ("model", "embed", "char_dropout"): 0.0,
     ("model", "embed", "sentence_chars"): 0,
     ("model", "embed", "sentence_chars_dropout"): 0.0,
     ("data", "tag_substitution"): 0.0,

@@ -140,6 +140,8 @@ def train(cfg: TrainConfig, trainer_kwargs: dict, resolved: dict, resume: bool =
         raise TaggerError(
             f"model.embed.sentence_chars_dropout must be in [0, 1), got {cfg.model.embed.sentence_chars_dropout}"
         )
+    if not 0 <= cfg.model.embed.char_dropout < 1:
+        raise TaggerError(f"model.embed.char_dropout must be in [0, 1), got {cfg.model.embed.char_dropout}")
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_write(out / "config.yaml") as f:

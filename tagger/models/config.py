@@ -16,6 +16,8 @@ class EmbedConfig:
         char_dim: width of the character embedding.
         char_out: width of the character-level word vector.
         char_kernel: CNN kernel width in characters.
+        char_dropout: dropout on the character vectors the per-word character encoder (cnn or bilstm) reads
+            (0: none); training only, so tagging's per-form memo of character vectors is unaffected.
         word_dropout: training-time probability of replacing a word id by the unknown-word id.
         word_dropout_alpha: frequency-aware word dropout (Kiperwasser and Goldberg 2016): a word seen c times
             in training is also replaced with probability alpha / (alpha + c), independently of
@@ -36,6 +38,7 @@ class EmbedConfig:
     char_dim: int = 32
     char_out: int = 100
     char_kernel: int = 3
+    char_dropout: float = 0.0
     word_dropout: float = 0.1
     word_dropout_alpha: float = 0.0
     dropout: float = 0.15

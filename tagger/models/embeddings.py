@@ -14,6 +14,12 @@ from tagger.models.rnn import run_packed
 UNK_ID = 1  # must match tagger.vocab.UNK_ID; models import only torch
 
 
+def char_dropout(p: float) -> nn.Module:
+    """Dropout on character vectors; none at 0 (nn.Identity draws no random numbers, so runs without it
+    repeat those from before the option)."""
+    return nn.Dropout(p) if p > 0 else nn.Identity()
+
+
 class CharCNN(nn.Module):
     """Convolution over a word's characters, max-pooled: (N, L) char ids -> (N, out).
 
@@ -28,6 +34,7 @@ class CharCNN(nn.Module):
         if cfg.char_kernel % 2 != 1:
             raise ValueError(f"char_kernel must be odd, got {cfg.char_kernel}")
         self.embed = nn.Embedding(n_chars, cfg.char_dim, padding_idx=0)
+        self.char_dropout = char_dropout(cfg.char_dropout)
         self.gap = cfg.char_kernel // 2
         self.conv = nn.Conv1d(cfg.char_dim, cfg.char_out, cfg.char_kernel, padding=self.gap)
         self.output_dim = cfg.char_out
@@ -39,7 +46,7 @@ class CharCNN(nn.Module):
         keep = pos[None, :] < (lengths + self.gap)[:, None]  # (N, gap + L): the gap, then the word
         flat = torch.cat([F.pad(chars, (self.gap, 0))[keep], chars.new_zeros(self.gap)])  # (P,)
         real = torch.cat([(pos >= self.gap).expand(n, -1)[keep], keep.new_zeros(self.gap)])  # (P,)
-        h = self.conv(self.embed(flat).T[None])[0].T  # (P, out)
+        h = self.conv(self.char_dropout(self.embed(flat)).T[None])[0].T  # (P, out)
         # max with an initial 0 is the ReLU of the max (and 0 for a row without characters)
         return torch.segment_reduce(h[real], "max", lengths=lengths, initial=0.0)  # (N, out)
 
@@ -51,12 +58,14 @@ class CharBiLSTM(nn.Module):
         super().__init__()
         assert cfg.char_out % 2 == 0, "char_out must be even for a BiLSTM"
         self.embed = nn.Embedding(n_chars, cfg.char_dim, padding_idx=0)
+        self.char_dropout = char_dropout(cfg.char_dropout)
         self.lstm = nn.LSTM(cfg.char_dim, cfg.char_out // 2, batch_first=True, bidirectional=True)
         self.output_dim = cfg.char_out
 
     def forward(self, chars: torch.Tensor) -> torch.Tensor:
         lengths = (chars != 0).sum(1).clamp(min=1).cpu()  # packing needs lengths on the CPU
-        packed = pack_padded_sequence(self.embed(chars), lengths, batch_first=True, enforce_sorted=False)
+        x = self.char_dropout(self.embed(chars))
+        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
         _, (h, _) = self.lstm(packed)  # h: (2, N, out/2)
         return torch.cat([h[0], h[1]], dim=-1)
 

@@ -7,6 +7,7 @@ import importlib.util
 import json
 import logging
 import time
+from operator import attrgetter
 from pathlib import Path
 
 import lightning as L
@@ -106,6 +107,15 @@ def _loggers(out: Path) -> list:
     return loggers
 
 
+# options that are a probability below 1 (a one-line error otherwise)
+FRACTIONS = (
+    "data.tag_substitution",
+    "model.transformer.drop_path",
+    "model.embed.sentence_chars_dropout",
+    "model.embed.char_dropout",
+)
+
+
 def train(cfg: TrainConfig, trainer_kwargs: dict, resolved: dict, resume: bool = False) -> Path | None:
     """Train as configured; returns the path of the model file written into cfg.output_dir (None on
     the other processes of a distributed run: only global rank 0 writes and reports)."""
@@ -116,8 +126,9 @@ def train(cfg: TrainConfig, trainer_kwargs: dict, resolved: dict, resume: bool =
             raise TaggerError("optim.distill_weight must be in [0, 1] and optim.distill_temperature above 0")
     if not (0 <= cfg.model.embed.word_dropout < 1 and cfg.model.embed.word_dropout_alpha >= 0):
         raise TaggerError("model.embed.word_dropout must be in [0, 1) and model.embed.word_dropout_alpha at least 0")
-    if not 0 <= cfg.data.tag_substitution < 1:
-        raise TaggerError(f"data.tag_substitution must be in [0, 1), got {cfg.data.tag_substitution}")
+    for name in FRACTIONS:
+        if not 0 <= (value := attrgetter(name)(cfg)) < 1:
+            raise TaggerError(f"{name} must be in [0, 1), got {value}")
     if cfg.optim.char_aux < 0:
         raise TaggerError(f"optim.char_aux must be at least 0, got {cfg.optim.char_aux}")
     if cfg.optim.char_aux > 0 and cfg.model.embed.char_encoder == "none" and not cfg.model.embed.affixes:
@@ -126,8 +137,6 @@ def train(cfg: TrainConfig, trainer_kwargs: dict, resolved: dict, resume: bool =
         raise TaggerError("optim.mask_rate must be in [0, 1) and optim.mask_lm at least 0")
     if cfg.optim.mask_lm > 0 and cfg.optim.mask_rate == 0:
         raise TaggerError("optim.mask_lm needs masked tokens to predict: set optim.mask_rate above 0")
-    if not 0 <= cfg.model.transformer.drop_path < 1:
-        raise TaggerError(f"model.transformer.drop_path must be in [0, 1), got {cfg.model.transformer.drop_path}")
     kernel = cfg.model.transformer.ff_kernel
     if not (kernel >= 1 and kernel % 2 == 1):
         raise TaggerError(f"model.transformer.ff_kernel must be an odd number >= 1, got {kernel}")
@@ -136,12 +145,6 @@ def train(cfg: TrainConfig, trainer_kwargs: dict, resolved: dict, resume: bool =
     sentence_chars = cfg.model.embed.sentence_chars
     if not (sentence_chars >= 0 and sentence_chars % 2 == 0):
         raise TaggerError(f"model.embed.sentence_chars must be an even number >= 0 (a BiLSTM), got {sentence_chars}")
-    if not 0 <= cfg.model.embed.sentence_chars_dropout < 1:
-        raise TaggerError(
-            f"model.embed.sentence_chars_dropout must be in [0, 1), got {cfg.model.embed.sentence_chars_dropout}"
-        )
-    if not 0 <= cfg.model.embed.char_dropout < 1:
-        raise TaggerError(f"model.embed.char_dropout must be in [0, 1), got {cfg.model.embed.char_dropout}")
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_write(out / "config.yaml") as f:

@@ -49,6 +49,7 @@ GOALS = {
             ("configs/compare/depth_hu_szeged.yaml", "runs/compare/hu_szeged"),
             ("configs/compare/sam_hu_szeged.yaml", "runs/compare/hu_szeged"),
             ("configs/compare/conv_ff_hu_szeged.yaml", "runs/compare/hu_szeged"),
+            ("configs/compare/char_dropout_hu_szeged.yaml", "runs/compare/hu_szeged"),
         ],
     ),
     "en_ewt": (

@@ -85,6 +85,7 @@ GOALS = {
             ("configs/compare/drop_path_zh_gsd.yaml", "runs/compare/levers_zh_gsd"),
             ("configs/compare/sentence_chars_zh_gsd.yaml", "runs/compare/levers_zh_gsd"),
             ("configs/compare/char_dropout_zh_gsd.yaml", "runs/compare/levers_zh_gsd"),
+            ("configs/compare/sentence_chars_baselines_zh_gsd.yaml", "runs/compare/levers_zh_gsd"),
         ],
     ),
 }

@@ -59,6 +59,7 @@ GOALS = {
             ("configs/compare/deprel_affixes_en_ewt.yaml", "runs/compare/levers_en_ewt"),
             ("configs/compare/aux_weight_en_ewt.yaml", "runs/compare/levers_en_ewt"),
             ("configs/compare/rdrop_en_ewt.yaml", "runs/compare/levers_en_ewt"),
+            ("configs/compare/char_dropout_en_ewt.yaml", "runs/compare/levers_en_ewt"),
         ],
     ),
     "zh_gsd": (
